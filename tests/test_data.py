@@ -1,0 +1,51 @@
+"""`dcal_fast.data` beyond its notebook: pickling through `learn.export`, two worker processes, the loader benchmark's smoke run."""
+import subprocess, sys
+from pathlib import Path
+import numpy as np, pandas as pd, torch
+from fastai.vision.all import Learner, load_learner, nn, Flatten
+from dcal_fast.data import fgvc_dls, reid_dls, synthetic_fgvc, synthetic_reid, pair_indices, PKDL, TensorPid
+
+ROOT = Path(__file__).resolve().parents[1]
+
+def _tiny_model(c): return nn.Sequential(nn.AdaptiveAvgPool2d(1), Flatten(), nn.Linear(3, c))
+
+def test_export_keeps_task_and_loaders(tmp_path):
+    df = synthetic_reid(tmp_path/'reid', n_train_ids=5, n_test_ids=3)
+    dls = reid_dls(df, img_size=(32, 16), p=2, k=4, num_workers=0)
+    learn = Learner(dls, _tiny_model(dls.c), path=tmp_path)
+    learn.export('reid.pkl')
+    learn2 = load_learner(tmp_path/'reid.pkl')
+    assert (learn2.dls.task, learn2.dls.c, learn2.dls.pairs) == ('reid', 5, 'random')
+    assert type(learn2.dls.train) is PKDL
+    emb = learn2.get_preds(dl=learn2.dls.test_dl(df.fname[:6].tolist()))[0]
+    assert emb.shape == (6, 5)
+
+def test_fgvc_export(tmp_path):
+    df = synthetic_fgvc(tmp_path/'fgvc', n_classes=3, n_train=4, n_test=2)
+    dls = fgvc_dls(df, img_size=32, resize=40, bs=4, pairs='intra', num_workers=0)
+    learn = Learner(dls, _tiny_model(dls.c), path=tmp_path)
+    learn.export('fgvc.pkl')
+    learn2 = load_learner(tmp_path/'fgvc.pkl')
+    assert (learn2.dls.task, learn2.dls.c, learn2.dls.pairs) == ('fgvc', 3, 'intra')
+    assert list(learn2.dls.vocab) == ['class_00', 'class_01', 'class_02']
+
+def test_two_workers_pk_epochs(tmp_path):
+    "Every batch P×K, every image visited, valid in `dls.valid.items` order, with 2 worker processes"
+    df = synthetic_reid(tmp_path/'reid', n_train_ids=7, n_test_ids=3, n_per_id=(1, 9))
+    dls = reid_dls(df, img_size=(32, 16), p=3, k=2, num_workers=2, pairs='mixed')
+    tr = dls.train
+    for _ in range(2):
+        n = 0
+        for xb, yb in tr:
+            n += 1
+            assert sorted(pd.Series(yb.tolist()).value_counts().tolist()) == [2, 2, 2]
+            pair = pair_indices(yb, 'mixed')
+            assert (pair != torch.arange(len(yb))).all()
+        assert n == len(tr)
+    ys = torch.cat([yb for _, yb in dls.valid])
+    assert isinstance(ys, TensorPid) and ys.tolist() == dls.valid.items.pid.tolist()
+
+def test_bench_dataloader_quick():
+    out = subprocess.run([sys.executable, str(ROOT/'bench'/'dataloader.py'), '--quick'], capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert 'ratio' in out.stdout and 'Re-ID' in out.stdout
