@@ -143,6 +143,8 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                  'dcal_fast.model.CaiTGLCABlock.__init__': ('model.html#caitglcablock.__init__', 'dcal_fast/model.py'),
                                  'dcal_fast.model.CaiTGLCABlock.forward': ('model.html#caitglcablock.forward', 'dcal_fast/model.py'),
                                  'dcal_fast.model.DCALOutput': ('model.html#dcaloutput', 'dcal_fast/model.py'),
+                                 'dcal_fast.model.DCALOutput.__new__': ('model.html#dcaloutput.__new__', 'dcal_fast/model.py'),
+                                 'dcal_fast.model.DCALOutput.__repr__': ('model.html#dcaloutput.__repr__', 'dcal_fast/model.py'),
                                  'dcal_fast.model.DCALViT': ('model.html#dcalvit', 'dcal_fast/model.py'),
                                  'dcal_fast.model.DCALViT.__init__': ('model.html#dcalvit.__init__', 'dcal_fast/model.py'),
                                  'dcal_fast.model.DCALViT.depth': ('model.html#dcalvit.depth', 'dcal_fast/model.py'),
