@@ -7,6 +7,7 @@ from dcal_fast.losses import *
 from dcal_fast.reid_eval import *
 from dcal_fast.callbacks import *
 from dcal_fast.learner import *
+from dcal_fast.interpret import *
 __all__ = [n for n in dir() if not n.startswith('_')]  # re-export everything the modules export
 ```"""
 

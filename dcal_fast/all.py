@@ -5,7 +5,7 @@
 # %% auto #0
 __all__ = []
 
-# %% ../nbs/index.ipynb #cead1e64
+# %% ../nbs/index.ipynb #f17404fe
 from .attention import *
 from .model import *
 from .datasets import *
@@ -14,4 +14,5 @@ from .losses import *
 from .reid_eval import *
 from .callbacks import *
 from .learner import *
+from .interpret import *
 __all__ = [n for n in dir() if not n.startswith('_')]  # re-export everything the modules export
