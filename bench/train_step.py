@@ -16,6 +16,14 @@ import torch.nn.functional as F
 from dcal_fast.model import DCALViT
 from dcal_fast.losses import DCALLoss
 
+def step_flops(model, loss_fn, x, y):
+    "FLOPs of one forward+backward, every matmul counted (MATH attention backend: the fused kernels are invisible to the counter)"
+    from torch.utils.flop_counter import FlopCounterMode
+    from torch.nn.attention import sdpa_kernel, SDPBackend
+    with sdpa_kernel(SDPBackend.MATH), FlopCounterMode(display=False) as fc: loss_fn(model(x), y).backward()
+    model.zero_grad(set_to_none=True)
+    return fc.get_total_flops()
+
 def make_step(model, loss_fn, device, bf16):
     opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
     def step(x, y):
@@ -39,10 +47,12 @@ def main():
     x, y = torch.randn(a.bs, 3, a.img_size, a.img_size, device=dev), torch.randint(0, n_cls, (a.bs,), device=dev)
     base = timm.create_model(a.arch, pretrained=False, num_classes=n_cls, img_size=a.img_size, **kw).to(dev).train()
     variants = {'SA baseline (timm)': make_step(base, F.cross_entropy, dev, a.bf16)}
+    models = {}
     for name, opts in (('DCAL', {}), ('DCAL, random queries (no rollout)', dict(local_query='random')),
                        ('SA+GLCA (no PWCA)', dict(pwca=False)), ('SA+PWCA (no GLCA)', dict(glca=False))):
         m = DCALViT(a.arch, n_cls, img_size=a.img_size, top_r=0.1, pretrained=False, **opts, **kw).to(dev).train()
         variants[name] = make_step(m, DCALLoss('fgvc', check_finite=False), dev, a.bf16)
+        models[name] = m
     times = {k: [] for k in variants}
     for step in variants.values(): step(x, y)  # warm-up
     for _ in range(a.rounds):
@@ -55,6 +65,9 @@ def main():
     for k, v in med.items(): print(f"  {k:36s} {v*1000:8.1f} ms/step   {v/b:5.2f}x baseline")
     roll = med['DCAL'] - med['DCAL, random queries (no rollout)']
     print(f"  rollout share of a DCAL step: {roll/med['DCAL']*100:5.1f}%  (DCAL minus DCAL with random queries)")
+    if dev.type == 'cpu':
+        fr = step_flops(models['DCAL'], DCALLoss('fgvc', check_finite=False), x, y) / step_flops(base, F.cross_entropy, x, y)
+        print(f"  FLOP ratio of the step (the floor): {fr:.2f}x; DCAL time / FLOP floor: {med['DCAL']/b/fr:.2f}")
     print(f"RESULT dcal_vs_baseline={med['DCAL']/b:.2f}x")
 
 if __name__ == '__main__': main()
