@@ -5,7 +5,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 
-@pytest.mark.parametrize('script', ['train_step.py', 'dataloader.py'])
+@pytest.mark.parametrize('script', ['train_step.py', 'dataloader.py', 'epoch.py'])
 def test_bench_quick(script):
     env = {**os.environ, 'OMP_NUM_THREADS': '1'}
     r = subprocess.run([sys.executable, str(ROOT/'bench'/script), '--quick'], cwd=ROOT, env=env,
