@@ -1,26 +1,73 @@
-"The `dcal_fast` console command as a user runs it (in a subprocess): help for every subcommand, clear errors."
-import subprocess, sys, os
+"The `dcal_fast` console command as a user runs it (`python -m dcal_fast.cli`, in a subprocess): help, the demo's outputs, eval, errors."
+import os, re, subprocess, sys
+from pathlib import Path
+import pandas as pd
 import pytest
+from dcal_fast.cli import build_parser, READERS
 
-def run(*args):
-    env = {**os.environ, 'OMP_NUM_THREADS': '1'}
-    return subprocess.run([sys.executable, '-m', 'dcal_fast.cli', *args], capture_output=True, text=True, env=env, timeout=300)
+ROOT = Path(__file__).resolve().parents[1]
 
-@pytest.mark.parametrize('cmd,options', [('demo', ['--out', '--epochs', '--classes', '--per-class']),
-                                         ('train', ['--data', '--arch', '--recipe', '--pretrained', '--weights', '--img-size', '--top-r', '--pairs', '--no-glca', '--no-pwca']),
-                                         ('eval', ['--learner', '--data'])])
-def test_help_documents_every_option(cmd, options):
+def run(*args, timeout=300):
+    env = {**os.environ, 'OMP_NUM_THREADS': '1', 'PYTHONPATH': str(ROOT) + os.pathsep + os.environ.get('PYTHONPATH', '')}
+    return subprocess.run([sys.executable, '-W', 'ignore', '-m', 'dcal_fast.cli', *args], capture_output=True, text=True,
+                          env=env, timeout=timeout, cwd=ROOT)
+
+def _subparser(cmd): return build_parser()._subparsers._group_actions[0].choices[cmd]
+
+@pytest.mark.parametrize('cmd', ['train', 'eval', 'demo'])
+def test_help_documents_every_option(cmd):
     r = run(cmd, '--help')
     assert r.returncode == 0, r.stderr
-    for o in options: assert o in r.stdout, (cmd, o)
+    options = [o for a in _subparser(cmd)._actions for o in a.option_strings]
+    assert len(options) > 3
+    for o in options: assert re.search(rf'(^|[\s,\[]){re.escape(o)}\b', r.stdout), (cmd, o)
+    for a in _subparser(cmd)._actions: assert a.help, (cmd, a.option_strings)
 
-def test_bad_data_name_lists_the_readers():
-    r = run('eval', '--learner', 'x.pkl', '--data', 'imagenet:/data')
-    assert r.returncode == 2
-    assert 'cub200' in r.stderr and 'market1501' in r.stderr and 'NAME:PATH' in r.stderr
+def test_required_options_are_listed():
+    train = {o for a in _subparser('train')._actions for o in a.option_strings}
+    assert {'--data', '--recipe', '--arch', '--pretrained', '--no-pretrained', '--weights', '--epochs', '--bs', '--img-size',
+            '--out', '--no-glca', '--no-pwca', '--pairs', '--top-r'} <= train
+    assert {'--learner', '--data'} <= {o for a in _subparser('eval')._actions for o in a.option_strings}
 
-def test_demo_writes_its_outputs(tmp_path):
-    r = run('demo', '--out', str(tmp_path), '--epochs', '1', '--classes', '2', '--per-class', '8')
+def test_bad_data_name_lists_the_readers(tmp_path):
+    r = run('train', '--data', 'imagenet:/data', '--out', str(tmp_path))
+    assert r.returncode == 2, r.stderr
+    assert "unknown reader 'imagenet'" in r.stderr and 'Traceback' not in r.stderr
+    for name in READERS: assert name in r.stderr, name
+    r = run('eval', '--learner', str(tmp_path/'x.pkl'), '--data', 'cub200')
+    assert r.returncode == 2 and 'NAME:PATH' in r.stderr
+
+def test_missing_data_folder_is_a_clear_error(tmp_path):
+    r = run('train', '--data', f'cub200:{tmp_path/"nowhere"}', '--out', str(tmp_path))
+    assert r.returncode == 2 and 'Traceback' not in r.stderr and 'cub200' in r.stderr, r.stderr[-2000:]
+
+def test_demo_writes_its_outputs_and_beats_chance(tmp_path):
+    out = tmp_path/'demo'
+    r = run('demo', '--out', str(out), '--epochs', '4', '--n-classes', '4', '--n-train', '24', '--n-test', '8')
     assert r.returncode == 0, r.stderr[-3000:]
-    assert {'export.pkl', 'metrics.csv', 'attention.png', 'loss_weights.png'} <= {p.name for p in tmp_path.iterdir()}
-    assert 'validation accuracy' in r.stdout
+    assert (out/'export.pkl').is_file()
+    pngs = sorted(out.glob('attention_*.png'))
+    assert len(pngs) == 4 and all(p.stat().st_size > 1000 for p in pngs)
+    table = pd.read_csv(out/'metrics.csv')
+    assert len(table) == 4 and {'epoch', 'train_loss', 'valid_loss', 'accuracy'} <= set(table.columns)
+    m = re.search(r'final accuracy ([\d.]+) vs chance ([\d.]+)', r.stdout)
+    assert m, r.stdout[-2000:]
+    acc, chance = map(float, m.groups())
+    assert chance == 0.25 and acc == pytest.approx(table.accuracy.iloc[-1], abs=1e-3)
+    assert acc > 1.5 * chance, r.stdout[-2000:]     # measured 0.66 (seed 0); chance 0.25
+    # the exported learner evaluates to the same accuracy on the demo data written beside it
+    r = run('eval', '--learner', str(out/'export.pkl'), '--out', str(out))
+    assert r.returncode == 0, r.stderr[-3000:]
+    ev = pd.read_csv(out/'eval_metrics.csv')
+    assert ev.accuracy.iloc[0] == pytest.approx(table.accuracy.iloc[-1], abs=1e-6)
+
+def test_reproduce_tutorial_commands_parse():
+    "The commands printed in the 'Reproduce the paper' tutorial are valid for this parser"
+    import re, shlex
+    from pathlib import Path
+    from dcal_fast.cli import build_parser
+    import nbformat
+    nb = nbformat.read(Path(__file__).resolve().parents[1]/'nbs'/'12_reproduce_paper.ipynb', as_version=4)
+    cmds = [m.group(1) for c in nb.cells for m in re.finditer(r"!dcal_fast (.*)", c.source)]
+    assert len(cmds) >= 4, cmds
+    for c in cmds: build_parser().parse_args(shlex.split(c))
