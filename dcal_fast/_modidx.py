@@ -59,6 +59,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                'dcal_fast.cli.parse_size': ('cli.html#parse_size', 'dcal_fast/cli.py'),
                                'dcal_fast.cli.read_data': ('cli.html#read_data', 'dcal_fast/cli.py'),
                                'dcal_fast.cli.resolve_settings': ('cli.html#resolve_settings', 'dcal_fast/cli.py'),
+                               'dcal_fast.cli.run': ('cli.html#run', 'dcal_fast/cli.py'),
                                'dcal_fast.cli.summarize': ('cli.html#summarize', 'dcal_fast/cli.py'),
                                'dcal_fast.cli.train_run': ('cli.html#train_run', 'dcal_fast/cli.py')},
             'dcal_fast.data': { 'dcal_fast.data.PKDL': ('data.html#pkdl', 'dcal_fast/data.py'),

@@ -1,5 +1,5 @@
 "The `dcal_fast` console command as a user runs it (`python -m dcal_fast.cli`, in a subprocess): help, the demo's outputs, eval, errors."
-import os, re, subprocess, sys
+import os, re, shutil, subprocess, sys
 from pathlib import Path
 import pandas as pd
 import pytest
@@ -71,3 +71,11 @@ def test_reproduce_tutorial_commands_parse():
     cmds = [m.group(1) for c in nb.cells for m in re.finditer(r"!dcal_fast (.*)", c.source)]
     assert len(cmds) >= 4, cmds
     for c in cmds: build_parser().parse_args(shlex.split(c))
+
+@pytest.mark.skipif(shutil.which('dcal_fast') is None, reason='the dcal_fast console script is not installed (pip install -e .)')
+def test_console_script_exits_zero(tmp_path):
+    "The installed `dcal_fast` entry point (sys.exit(main())) succeeds, as the README's main job runs it"
+    env = {**os.environ, 'OMP_NUM_THREADS': '1'}
+    r = subprocess.run(['dcal_fast', 'demo', '--out', str(tmp_path), '--epochs', '1', '--n-classes', '2', '--n-train', '24', '--n-test', '4'],
+                       capture_output=True, text=True, env=env, timeout=600)
+    assert r.returncode == 0, (r.stdout[-2000:], r.stderr[-2000:])
