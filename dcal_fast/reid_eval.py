@@ -5,13 +5,13 @@
 # %% auto #0
 __all__ = ['reid_eval', 'reid_eval_feats', 're_ranking', 'average_query_expansion', 'ReIDEvaluator', 'ReIDMetric', 'reid_metrics']
 
-# %% ../nbs/05_reid_eval.ipynb #51c7fea1
-import math, warnings
+# %% ../nbs/05_reid_eval.ipynb #425560c8
+import warnings
 import numpy as np, pandas as pd, torch
 from torch import Tensor
 from fastai.learner import Metric
 
-# %% ../nbs/05_reid_eval.ipynb #dbb05bb7
+# %% ../nbs/05_reid_eval.ipynb #378d486b
 def _ids(x, name, n=None, device=None):
     "`x` as a 1-D int64 tensor of ids, with a clear error naming `name`."
     t = x if isinstance(x, Tensor) else torch.as_tensor(np.array(x))   # a copy: ids are small, pandas arrays read-only
@@ -22,7 +22,7 @@ def _ids(x, name, n=None, device=None):
     if n is not None and len(t) != n: raise ValueError(f"`{name}` has {len(t)} entries, expected {n} (one per row)")
     return t.to(device=device, dtype=torch.long)
 
-# %% ../nbs/05_reid_eval.ipynb #753a702a
+# %% ../nbs/05_reid_eval.ipynb #22f66012
 def _query_gallery_idx(idx, q_pids, g_pids):
     "Validated gallery position of each query image itself (-1: not in the gallery), or None."
     if idx is None: return None
@@ -38,7 +38,7 @@ def _query_gallery_idx(idx, q_pids, g_pids):
         raise ValueError("`query_gallery_idx` points some queries at gallery items with another id: it must give, for each query, the gallery position of the same image")
     return idx
 
-# %% ../nbs/05_reid_eval.ipynb #8256198f
+# %% ../nbs/05_reid_eval.ipynb #f5cb79af
 def _batches(counts, budget):
     "Split consecutive items into groups whose `counts` sum to about `budget` (at least one item per group)."
     ends, start, csum = [], 0, counts.cumsum(0)
@@ -100,7 +100,7 @@ class _Ranker:
         ranks = (all_le - same_le + ar + 1).double()
         return ranks, n_match
 
-# %% ../nbs/05_reid_eval.ipynb #24304bef
+# %% ../nbs/05_reid_eval.ipynb #1bd4ddd5
 class _Scores:
     "Accumulates AP, INP and the first-match histogram over chunks of queries."
     def __init__(self, n_queries, max_rank):
@@ -134,7 +134,7 @@ class _Scores:
         res.update(num_valid=n_valid, num_skipped=len(self.ap) - n_valid, AP=self.ap.numpy())
         return res
 
-# %% ../nbs/05_reid_eval.ipynb #a43b1fb2
+# %% ../nbs/05_reid_eval.ipynb #3c898f7b
 def _check_protocol(q_pids, g_pids, q_camids, g_camids, device=None):
     q_pids, g_pids = _ids(q_pids, 'q_pids', device=device), _ids(g_pids, 'g_pids', device=device)
     if (q_camids is None) != (g_camids is None):
@@ -147,7 +147,7 @@ def _check_max_rank(max_rank):
     if not isinstance(max_rank, (int, np.integer)) or max_rank < 1: raise ValueError(f"`max_rank` must be a positive int, got {max_rank!r}")
     return int(max_rank)
 
-# %% ../nbs/05_reid_eval.ipynb #ce75a590
+# %% ../nbs/05_reid_eval.ipynb #ad529250
 def reid_eval(distmat, # (Q,G) distances, smaller = more similar (numpy array or tensor)
               q_pids, g_pids, # identity of each query / gallery image
               q_camids=None, g_camids=None, # camera of each image; None for both: a set without cameras
@@ -177,7 +177,7 @@ def reid_eval(distmat, # (Q,G) distances, smaller = more similar (numpy array or
         scores.add(q0, *ranker(d, q0))
     return scores.result()
 
-# %% ../nbs/05_reid_eval.ipynb #e143ebbb
+# %% ../nbs/05_reid_eval.ipynb #84863ecf
 def _as_feats(x, name):
     t = x if isinstance(x, Tensor) else torch.from_numpy(np.asarray(x))
     if t.ndim != 2: raise ValueError(f"`{name}` must be 2-D (images × feature dim), got shape {tuple(t.shape)}")
@@ -199,7 +199,7 @@ class _Distances:
         s = q @ self.gf.T
         return s.mul_(-2).add_(self.g_scale).add_(q.square().sum(1, keepdim=True)).clamp_min_(0)
 
-# %% ../nbs/05_reid_eval.ipynb #8f28adb5
+# %% ../nbs/05_reid_eval.ipynb #98fdf9e8
 def reid_eval_feats(qf, gf, # (Q,D) query and (G,D) gallery embeddings (tensor or numpy)
                     q_pids, g_pids, q_camids=None, g_camids=None, max_rank=50,
                     metric='cosine', # 'cosine' (1 - cos) or 'euclidean' (squared)
@@ -220,7 +220,7 @@ def reid_eval_feats(qf, gf, # (Q,D) query and (G,D) gallery embeddings (tensor o
     for q0 in range(0, Q, chunk): scores.add(q0, *ranker(dist(qf[q0:q0+chunk]), q0))
     return scores.result()
 
-# %% ../nbs/05_reid_eval.ipynb #7f5988aa
+# %% ../nbs/05_reid_eval.ipynb #f321893a
 def _sqdist_rows(f, sq, rows, cols=None):
     "Squared Euclidean distances between `f[rows]` and `f` (or `f[cols]` pairwise when `cols` is given)."
     if cols is None: return (sq[rows, None] + sq[None] - 2 * f[rows] @ f.T).clamp_min_(0)
@@ -246,7 +246,7 @@ def _csr(rows, cols, vals, n_rows):
     ptr[1:] = torch.bincount(rows, minlength=n_rows).cumsum(0)
     return ptr, cols, vals
 
-# %% ../nbs/05_reid_eval.ipynb #ad417e8c
+# %% ../nbs/05_reid_eval.ipynb #fc97af57
 def re_ranking(qf, gf, # (Q,D) query and (G,D) gallery features
                k1=20, k2=6, lambda_value=0.3, # the paper's k1, k2 and lambda
                chunk_size=None, # rows of distances per chunk (default: about 64 MB)
@@ -319,7 +319,7 @@ def _coalesce(rows, cols, vals, n):
     keys, inv = torch.unique(rows * n + cols, return_inverse=True)
     return keys // n, keys % n, torch.zeros(len(keys), dtype=vals.dtype, device=vals.device).index_add_(0, inv, vals)
 
-# %% ../nbs/05_reid_eval.ipynb #77d16ab9
+# %% ../nbs/05_reid_eval.ipynb #a9ea7519
 def average_query_expansion(qf, gf, k=5, alpha=0., chunk_size=None):
     "Replace query and gallery features by the (cos^alpha-weighted) mean of their `k` nearest neighbours."
     qf, gf = _as_feats(qf, 'qf'), _as_feats(gf, 'gf')
@@ -333,7 +333,7 @@ def average_query_expansion(qf, gf, k=5, alpha=0., chunk_size=None):
         out[r0:r0+chunk] = (w[..., None] * f[idx]).mean(1)
     return out[:len(qf)], out[len(qf):]
 
-# %% ../nbs/05_reid_eval.ipynb #8d94d70b
+# %% ../nbs/05_reid_eval.ipynb #b131c22d
 class ReIDEvaluator:
     "Gathers validation embeddings and computes `reid_eval_feats` once per epoch, for the metrics sharing it."
     def __init__(self, max_rank=50, metric='cosine', **kwargs):
@@ -381,7 +381,7 @@ class ReIDEvaluator:
             self.last = self._res
         return self._res
 
-# %% ../nbs/05_reid_eval.ipynb #a5be2e11
+# %% ../nbs/05_reid_eval.ipynb #0a23b330
 class ReIDMetric(Metric):
     "One value (`key` of `reid_eval_feats`'s result) of a shared `ReIDEvaluator`, as a fastai metric."
     def __init__(self, key, evaluator): self.key, self.evaluator = key, evaluator
