@@ -10,7 +10,7 @@ The backbone may have been fine-tuned for saliency: a real pretrained ViT, not a
 
     from dinov2_weights import dinov2_small_weights
     dcal_learner(dls, 'vit_small_patch14_dinov2', pretrained=True,
-                 model_kwargs=dict(pretrained_cfg_overlay=dict(file=str(dinov2_small_weights()))))
+                 pretrained_cfg_overlay=dict(file=str(dinov2_small_weights())))
 """
 import importlib.metadata, os, struct, sys
 from pathlib import Path

@@ -1,7 +1,7 @@
 """Epoch time of DCAL against the self-attention (SA) baseline, measured side by side in one run.
 
 Both sides are `dcal_learner`s on the same DataLoaders with the same recipe and settings; the baseline only switches
-the two added streams off (`model_kwargs=dict(glca=False, pwca=False)`), so the difference is what DCAL costs
+the two added streams off (`glca=False, pwca=False`), so the difference is what DCAL costs
 during training (GLCA block + rollout, PWCA's second pass through the blocks) and validation (the GLCA stream).
 One epoch = fastai's `fit(1)` on the unfrozen model: training pass + validation pass, timed separately.
 After one warm-up epoch each, epochs are interleaved (A B A B ...) and compared by their medians, so drift on a
@@ -56,7 +56,7 @@ def make_learner(dls, a, sa_only):
     if a.dinov2:
         from dinov2_weights import dinov2_small_weights
         kw['pretrained_cfg_overlay'] = dict(file=str(dinov2_small_weights()))
-    learn = dcal_learner(dls, a.arch, pretrained=a.dinov2, model_kwargs=kw)
+    learn = dcal_learner(dls, a.arch, pretrained=a.dinov2, **kw)
     learn.remove_cb(ProgressCallback)
     learn.logger = noop            # no per-epoch table
     learn.unfreeze()               # time full fine-tuning epochs, as after `fine_tune`'s frozen epoch

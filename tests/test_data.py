@@ -20,6 +20,22 @@ def test_export_keeps_task_and_loaders(tmp_path):
     emb = learn2.get_preds(dl=learn2.dls.test_dl(df.fname[:6].tolist()))[0]
     assert emb.shape == (6, 5)
 
+def test_string_ids_export_and_workers(tmp_path):
+    "String pids/camids survive `learn.export` (their codes and decoding) and worker processes"
+    df = synthetic_reid(tmp_path/'reid', n_train_ids=5, n_test_ids=3)
+    df = df.assign(pid=[f'cat_{p:03d}' for p in df.pid], camid=[f'c{c}' for c in df.camid])
+    dls = reid_dls(df, img_size=(32, 16), p=2, k=2, num_workers=2)
+    ys = torch.cat([yb for _, yb in dls.valid])
+    assert ys.tolist() == dls.valid.items.pid.tolist() and dls.valid.items.camid.dtype == np.int64
+    learn = Learner(dls, _tiny_model(dls.c), path=tmp_path)
+    learn.export('reid.pkl')
+    learn2 = load_learner(tmp_path/'reid.pkl')
+    assert list(learn2.dls.vocab) == [f'cat_{p:03d}' for p in range(5)]
+    tdl = learn2.dls.test_dl(df[df.split == 'query'], with_labels=True)   # a frame without codes: read as given
+    x, y = tdl.one_batch()
+    assert y.tolist() == dls.valid.items.pid[:len(y)].tolist()
+    assert tdl.decode_batch((x, y))[0][1] == 'pid cat_005'
+
 def test_fgvc_export(tmp_path):
     df = synthetic_fgvc(tmp_path/'fgvc', n_classes=3, n_train=4, n_test=2)
     dls = fgvc_dls(df, img_size=32, resize=40, bs=4, pairs='intra', num_workers=0)

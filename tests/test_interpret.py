@@ -141,7 +141,7 @@ def test_learner_level_functions_from_the_module(tmp_path):
     from dcal_fast.interpret import show_attention, DCALInterpretation
     df = synthetic_fgvc(tmp_path/'fgvc', n_classes=2, n_train=4, n_test=3, size=36, seed=0)
     dls = fgvc_dls(df, img_size=32, resize=36, bs=4, num_workers=0)
-    learn = dcal_learner(dls, pretrained=False, top_r=0.25, model_kwargs=dict(depth=1, patch_size=8))
+    learn = dcal_learner(dls, pretrained=False, top_r=0.25, depth=1, patch_size=8)
     learn.remove_cb(ProgressCallback)
     with learn.no_logging(): learn.fit(1, 1e-3)
     fig = show_attention(learn, idxs=[0, 4])
