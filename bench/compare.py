@@ -54,12 +54,12 @@ def orl_set(n_train=5):
             rows.append((str(f), d.name, 'train' if int(f.stem) <= n_train else 'test'))
     return pd.DataFrame(rows, columns=['fname', 'label', 'split'])
 
-def orl_reid_set():
-    "ORL faces as Re-ID: people s1-s20 train; s21-s40 are unseen, photo 1 the query, photos 2-10 the gallery (camid = photo)"
+def orl_reid_set(n_train_ids=20):
+    "ORL faces as Re-ID: people s1-s`n_train_ids` train; the others are unseen, photo 1 the query, photos 2-10 the gallery (camid = photo)"
     df = orl_set(10)
     pid = df.label.str[1:].astype(int)
     photo = df.fname.map(lambda f: int(Path(f).stem))
-    split = np.where(pid <= 20, 'train', np.where(photo == 1, 'query', 'gallery'))
+    split = np.where(pid <= n_train_ids, 'train', np.where(photo == 1, 'query', 'gallery'))
     return pd.DataFrame(dict(fname=df.fname, pid=pid, camid=photo, split=split))
 
 def mars_set(n_frames=12, gallery_every=20):
@@ -82,6 +82,7 @@ SETS = {  # name: (task, DataFrame maker, DataLoaders keyword arguments)
     'orl_ci':    ('fgvc', partial(orl_set, n_train=4), dict(img_size=84, resize=98, bs=16)),
     'mars_ci':   ('reid', partial(mars_set, n_frames=8, gallery_every=25), dict(img_size=(112, 56), p=8, k=4)),
     'market_ci': ('reid', market_set,    dict(img_size=(112, 56), p=8, k=2)),
+    'orl_reid_ci': ('reid', partial(orl_reid_set, n_train_ids=12), dict(img_size=(84, 70), p=4, k=4)),
 }
 
 def make_dls(name, seed):
@@ -106,13 +107,20 @@ def parse_config(spec:str):
         try: kw[k] = ast.literal_eval(v)
         except (ValueError, SyntaxError): kw[k] = v
     fit = {k: kw.pop(k) for k in FIT_KEYS if k in kw}
+    if 'opt' in kw:  # optimiser by name: adam (fastai's Adam, decoupled weight decay) or sgd (momentum 0.9)
+        from fastai.optimizer import Adam, SGD
+        kw['opt_func'] = {'adam': Adam, 'sgd': partial(SGD, mom=0.9)}[kw.pop('opt')]
     return spec, base, kw, fit
 
 class EpochLog(Callback):
     "Every epoch's recorded values by name, across the fits of `fine_tune`, with its training and validation seconds"
     order = 60
-    def __init__(self): self.rows = []
-    def before_fit(self): self.frozen = len(self.opt.param_lists) > 1 and not any(p.requires_grad for p in self.opt.param_lists[0])
+    def __init__(self): self.rows, self.peak_lrs = [], None
+    def after_batch(self):  # the peak rate of every parameter group while everything trains (the last fit of fine_tune)
+        if self.training and not self.frozen:
+            lrs = [h['lr'] for h in self.opt.hypers]
+            self.peak_lrs = lrs if self.peak_lrs is None else list(map(max, self.peak_lrs, lrs))
+    def before_fit(self): self.frozen = getattr(self.opt, 'frozen_idx', 0) > 0  # fastai's freeze; its norm layers still train
     def before_epoch(self): self.t0 = time.perf_counter()
     def before_validate(self): self.t1 = time.perf_counter()
     def after_epoch(self):
@@ -176,11 +184,11 @@ def run_one(set_name, spec, seed, epochs, weights):
         if route == 'fastai': Learner.fine_tune(learn, epochs, **{k: v for k, v in fit.items() if k in ('base_lr', 'freeze_epochs', 'lr_mult')})
         else: learn.fine_tune(epochs, **fit)
     secs = time.time() - t0
-    res = dict(set=set_name, config=name, seed=seed, epochs=epochs, seconds=secs, curve=log.rows, **log.rows[-1])
+    res = dict(set=set_name, config=name, seed=seed, epochs=epochs, seconds=secs, curve=log.rows, **log.rows[-1], frozen_from_opt=True)
     if base != 'vision_learner' and task == 'fgvc': res.update(_heads_accuracy(learn))
     if base != 'vision_learner':
         res['w'] = learn.model.loss_weights.detach().tolist()
-        res['group_lrs'] = [float(h['lr']) for h in learn.opt.hypers]
+        res['peak_lrs'] = log.peak_lrs
     return res
 
 def summary(runs:pd.DataFrame) -> pd.DataFrame:
@@ -223,10 +231,12 @@ def main(argv=None):
     task = SETS[a.set][0]
     configs = a.configs or (['vision_learner', 'dcal'] if task == 'fgvc' else ['sa', 'dcal'])
     runs = []
-    if task == 'reid': print(f"zero-shot mAP of the pretrained backbone: {zero_shot_map(make_dls(a.set, 0), weights):.3f}", flush=True)
+    zero_shot = zero_shot_map(make_dls(a.set, 0), weights) if task == 'reid' else None
+    if task == 'reid': print(f"zero-shot mAP of the pretrained backbone: {zero_shot:.3f}", flush=True)
     for seed in a.seeds:
         for spec in configs:  # interleaved: a change of machine load hits every configuration alike
             r = run_one(a.set, spec, seed, a.epochs, weights)
+            if zero_shot is not None: r['zero_shot'] = zero_shot
             runs.append(r)
             keys = [k for k in ('accuracy', 'acc_sa', 'acc_glca', 'mAP', 'rank1') if k in r]
             print(f"{a.set} {spec} seed {seed}: " + ', '.join(f'{k} {r[k]:.3f}' for k in keys) + f", {r['seconds']:.0f} s", flush=True)
