@@ -23,7 +23,7 @@ For FGVC each DCAL run also reports the accuracy of the SA head alone and the GL
 read from the same trained model, beside the combined prediction of the paper (`accuracy`).
 """
 from __future__ import annotations
-import argparse, ast, json, os, sys, time, warnings
+import argparse, ast, json, os, re, sys, time, warnings
 from functools import partial
 from pathlib import Path
 import numpy as np, pandas as pd, torch
@@ -102,7 +102,7 @@ def parse_config(spec:str):
     base, _, rest = spec.partition(':')
     if base not in BASE: raise SystemExit(f"unknown configuration {base!r}; expected one of {list(BASE)} (optionally :key=value,...)")
     kw = dict(BASE[base])
-    for item in filter(None, rest.split(',')):
+    for item in filter(None, re.split(r',(?![^()]*\))', rest)):  # commas inside (...) belong to a tuple value
         k, _, v = item.partition('=')
         try: kw[k] = ast.literal_eval(v)
         except (ValueError, SyntaxError): kw[k] = v
