@@ -16,9 +16,9 @@ Configurations (`NAME[:key=value,...]`, values parsed as Python literals):
   paper           `dcal_learner(dls, arch, recipe='paper')` with `fine_tune`
   before          what `dcal_learner(dls, arch).fine_tune(epochs)` did in dcal_fast 0.1: the paper's recipe through fastai's
                   own `fine_tune` with the recipe's rate as `base_lr` (the backbone at 1/200 of it)
-Keys: any `dcal_learner` argument (wd, head_lr, lr, recipe, glca, pwca, drop_path_rate, label_smoothing, pairs, ...),
-plus fit keys `freeze_epochs`, `base_lr`, `body_lr`, `route` ('dcal': DCALLearner.fine_tune, 'fastai': fastai's
-fine_tune), and `w_init` (initial loss weights, e.g. (0,0,1)).
+Keys: any `dcal_learner` argument (wd, head_lr, lr, recipe, glca, pwca, drop_path_rate, label_smoothing, pairs,
+loss_weights=(0.,0.,1.), ...), `opt` (adam or sgd), plus fit keys `freeze_epochs`, `base_lr`, `body_lr`, `route`
+('dcal': DCALLearner.fine_tune, 'fastai': fastai's fine_tune).
 For FGVC each DCAL run also reports the accuracy of the SA head alone and the GLCA head alone (`acc_sa`, `acc_glca`),
 read from the same trained model, beside the combined prediction of the paper (`accuracy`).
 """
@@ -95,7 +95,7 @@ def make_dls(name, seed):
 # --- configurations -----------------------------------------------------------------------------------------
 BASE = {'vision_learner': {}, 'sa': dict(glca=False, pwca=False), 'dcal': {}, 'paper': dict(recipe='paper'),
         'before': dict(recipe='paper', route='fastai')}  # dcal_fast 0.1's one-liner: fastai's fine_tune at the recipe's rate
-FIT_KEYS = ('freeze_epochs', 'base_lr', 'body_lr', 'route', 'w_init', 'lr_mult')
+FIT_KEYS = ('freeze_epochs', 'base_lr', 'body_lr', 'route', 'lr_mult')
 
 def parse_config(spec:str):
     "`NAME[:k=v,...]` -> (name, base, learner kwargs, fit kwargs)"
@@ -170,8 +170,6 @@ def run_one(set_name, spec, seed, epochs, weights):
         learn = vision_learner(dls, ARCH, pretrained=True, metrics=accuracy, img_size=dls.one_batch()[0].shape[-1], **overlay, **kw)
     else:
         learn = dcal_learner(dls, ARCH, pretrained=True, **overlay, **kw)
-        if 'w_init' in fit:
-            with torch.no_grad(): learn.model.loss_weights.copy_(torch.tensor(fit.pop('w_init'), dtype=torch.float))
         if task == 'fgvc': _record_heads(learn.model)
     learn.remove_cb(ProgressCallback)
     log = EpochLog(); learn.add_cb(log)
