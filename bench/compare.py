@@ -34,7 +34,7 @@ ARCH = 'vit_small_patch14_dinov2'
 sys.path.insert(0, str(ROOT/'bench'))
 
 from fastai.vision.all import vision_learner, set_seed, accuracy, Callback, ProgressCallback, Learner
-from dcal_fast.datasets import cub200, mars_frames, market1501, fgvc_folder
+from dcal_fast.datasets import cub200, mars_frames, market1501
 from dcal_fast.data import fgvc_dls, reid_dls
 from dcal_fast.learner import dcal_learner
 from dcal_fast.reid_eval import reid_eval_feats
@@ -129,12 +129,12 @@ class EpochLog(Callback):
         self.rows.append(dict(row, frozen=self.frozen, train_s=self.t1 - self.t0, valid_s=t2 - self.t1))
 
 def _heads_accuracy(learn):
-    "Accuracy of the SA head, the GLCA head and the paper's combination, from one pass over the validation set"
+    "Accuracy of the SA head alone and the GLCA head alone (`_record_heads`' logits), from one pass over the validation set"
     m = learn.model.eval()
     sa, gl, ys = [], [], []
     with torch.no_grad():
         for x, y in learn.dls.valid:
-            out = m(x)
+            m(x)
             ys.append(y); sa.append(m._last_sa.argmax(1)); gl.append(None if m._last_glca is None else m._last_glca.argmax(1))
     y = torch.cat(ys)
     res = {'acc_sa': float((torch.cat(sa) == y).float().mean())}
@@ -189,29 +189,38 @@ def run_one(set_name, spec, seed, epochs, weights):
         res['peak_lrs'] = log.peak_lrs
     return res
 
-def summary(runs:pd.DataFrame) -> pd.DataFrame:
-    "One row per configuration: mean ± sd of the metric(s) over seeds, and wall time relative to the first configuration"
+def summary(runs:pd.DataFrame, configs=None, cols=None) -> pd.DataFrame:
+    "Mean ± sd over seeds per configuration, the number of seeds, and the mean wall time relative to the first configuration"
     metric = 'accuracy' if 'accuracy' in runs else 'mAP'
-    cols = [c for c in (metric, 'acc_sa', 'acc_glca', 'rank1') if c in runs]
-    order = list(dict.fromkeys(runs.config))
-    g = runs.groupby('config', sort=False)
-    out = pd.DataFrame({c: g[c].agg(lambda s: f'{s.mean():.3f} ± {s.std(ddof=1) if len(s) > 1 else 0:.3f}') for c in cols})
-    out['seeds'] = g.size()
-    out['time ×'] = (g.seconds.mean() / g.seconds.mean()[order[0]]).round(2)
-    return out.loc[order]
+    cols = cols or [c for c in (metric, 'acc_sa', 'acc_glca', 'rank1') if c in runs]
+    configs = configs or list(dict.fromkeys(runs.config))
+    runs = runs[runs.config.isin(configs)]
+    g = runs.groupby('config')
+    fmt = lambda s: '' if s.isna().all() else f'{s.mean():.3f}' + (f' ± {s.std(ddof=1):.3f}' if s.count() > 1 else '')  # no sd of one seed
+    out = pd.DataFrame({c: g[c].agg(fmt) for c in cols}).loc[configs]
+    out['seeds'] = g.size().loc[configs]
+    # time only compares runs of one invocation of the harness (interleaved, under the same machine load)
+    ref = runs[runs.config == configs[0]]
+    def ratio(c):
+        same = ref if 'invocation' not in runs else ref[ref.invocation == runs.loc[runs.config == c, 'invocation'].iloc[0]]
+        return round(g.seconds.mean()[c] / same.seconds.mean(), 2) if len(same) else np.nan
+    out['time ×'] = [ratio(c) for c in configs]
+    return out
 
-def plot(runs, fname):
-    import matplotlib; matplotlib.use('Agg')
+def plot_curves(runs, configs=None, metric=None, ax=None, title=None):
+    "Per-epoch `metric` of each configuration: mean over seeds, min-max band"
     import matplotlib.pyplot as plt
-    metric = 'accuracy' if 'accuracy' in runs else 'mAP'
-    fig, ax = plt.subplots(figsize=(6, 3.5))
-    for i, (cfg, g) in enumerate(runs.groupby('config', sort=False)):
-        curves = np.array([[r[metric] for r in c] for c in g.curve])
+    metric = metric or ('accuracy' if 'accuracy' in runs else 'mAP')
+    configs = configs or list(dict.fromkeys(runs.config))
+    ax = ax or plt.subplots(figsize=(6, 3.4))[1]
+    for i, c in enumerate(configs):
+        curves = np.array([[e[metric] for e in curve] for curve in runs.loc[runs.config == c, 'curve']])
         x = np.arange(1, curves.shape[1] + 1)
-        ax.plot(x, curves.mean(0), marker='o', color=f'C{i}', label=cfg)
+        ax.plot(x, curves.mean(0), marker='o', color=f'C{i}', label=c)
         ax.fill_between(x, curves.min(0), curves.max(0), color=f'C{i}', alpha=0.15)
-    ax.set_xlabel('epoch (frozen epochs first)'); ax.set_ylabel(metric); ax.legend(fontsize=7)
-    fig.tight_layout(); fig.savefig(fname, dpi=90)
+    ax.set_xlabel('epoch (1: heads only)'); ax.set_ylabel(metric); ax.set_xticks(x); ax.legend(fontsize=8)
+    if title: ax.set_title(title, fontsize=10)
+    return ax
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
@@ -242,13 +251,12 @@ def main(argv=None):
                 with open(a.jsonl, 'a') as f: f.write(json.dumps(r) + '\n')
     runs = pd.DataFrame(runs)
     print(f"\n{a.set}: {a.epochs} epochs, seeds {a.seeds}, {ARCH}, torch threads {torch.get_num_threads()}")
-    print(summary(runs).to_markdown() if _has_tabulate() else summary(runs).to_string())
+    try: print(summary(runs).to_markdown())
+    except ImportError: print(summary(runs).to_string())   # pandas' markdown needs tabulate
+    import matplotlib; matplotlib.use('Agg')
     png = a.png or f'compare_{a.set}.png'
-    plot(runs, png); print(f'curves: {png}')
+    ax = plot_curves(runs, title=f'{a.set}, fine_tune({a.epochs})')
+    ax.figure.tight_layout(); ax.figure.savefig(png, dpi=90); print(f'curves: {png}')
     return runs
-
-def _has_tabulate():
-    try: import tabulate; return True
-    except ImportError: return False
 
 if __name__ == '__main__': main()

