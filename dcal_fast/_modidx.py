@@ -46,6 +46,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                                                                         'dcal_fast/callbacks.py'),
                                      'dcal_fast.callbacks.PWCACallback.before_fit': ( 'callbacks.html#pwcacallback.before_fit',
                                                                                       'dcal_fast/callbacks.py')},
+            'dcal_fast.checks': {'dcal_fast.checks.check_choice': ('checks.html#check_choice', 'dcal_fast/checks.py')},
             'dcal_fast.cli': { 'dcal_fast.cli.MetricsTable': ('cli.html#metricstable', 'dcal_fast/cli.py'),
                                'dcal_fast.cli.MetricsTable.__init__': ('cli.html#metricstable.__init__', 'dcal_fast/cli.py'),
                                'dcal_fast.cli.MetricsTable.after_epoch': ('cli.html#metricstable.after_epoch', 'dcal_fast/cli.py'),
