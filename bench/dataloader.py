@@ -14,13 +14,16 @@ training images, since its train split alone is 32, trimmed to a multiple of the
     python bench/dataloader.py              # ~1-2 minutes on 2 CPU cores
     python bench/dataloader.py --workers 2  # with worker processes
     python bench/dataloader.py --quick      # a tiny smoke run (used by tests)
+
+The last line, `RESULT {json}`, repeats the rates, ratios and costs for machines.
 """
-import argparse, statistics, tempfile, time
+import argparse, json, statistics, tempfile, time
 from pathlib import Path
 import numpy as np, pandas as pd, torch
 from fastai.vision.all import ImageDataLoaders, Resize, ResizeMethod, RandomCrop, FlipItem, Normalize, imagenet_stats
-from dcal_fast.data import (fgvc_dls, reid_dls, pair_indices, PadRandomCrop, RandomErasingEach,
-                            synthetic_fgvc, synthetic_reid)
+from dcal_fast.data import fgvc_dls, reid_dls, PadRandomCrop, RandomErasingEach
+from dcal_fast.pairs import pair_indices
+from dcal_fast.synthetic import synthetic_fgvc, synthetic_reid
 
 DATA = Path(__file__).resolve().parents[1]/'..'/'shared'/'data'
 
@@ -83,15 +86,18 @@ def machinery_cost(plain_images_per_s, bs, p, k, n_labels=12936, n_ids=751):
     labels = torch.arange(p).repeat_interleave(k)[torch.randperm(p*k, generator=g)]
     batch_s = bs / plain_images_per_s
     print(f'\nadded work per batch of {p}x{k} (plain loader: {1e3*batch_s:.1f} ms per batch)')
+    costs = {}
     for s in ('random', 'intra', 'inter', 'mixed'):
         t0 = time.perf_counter()
         for _ in range(200): pair_indices(labels, s, g)
         t = (time.perf_counter() - t0) / 200
         print(f'  pair_indices {s:<7} {1e6*t:7.1f} us  ({100*t/batch_s:.3f}% of a batch)')
+        costs[f'pair_indices_{s}_us'] = 1e6 * t
     ids = np.random.default_rng(0).integers(0, n_ids, n_labels)
     t0 = time.perf_counter(); nb = len(pk_batches(ids, p, k, 0)); t = time.perf_counter() - t0
     print(f'  pk_batches, one epoch of {n_labels} images / {n_ids} ids: {1e3*t:.1f} ms for {nb} batches '
           f'({100*t/nb/batch_s:.3f}% of a batch)')
+    return dict(costs, pk_batches_epoch_ms=1e3 * t)
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -109,7 +115,7 @@ def main():
     tf = dict(item_tfms=[Resize(resize, method=ResizeMethod.Squish), RandomCrop(size), FlipItem(0.5)],
               batch_tfms=Normalize.from_stats(*imagenet_stats))
     kw = dict(img_size=size, resize=resize, bs=16, num_workers=a.workers, device='cpu')
-    compare(f'FGVC {size}px, bs 16, {len(df)} training images', {
+    fgvc_rate, fgvc_ratios = compare(f'FGVC {size}px, bs 16, {len(df)} training images', {
         'plain': (plain_dls(df, 'label', bs=16, workers=a.workers, **tf).train, None),
         'fgvc_dls random pairs': (fgvc_dls(df, pairs='random', **kw).train, 'random'),
         'fgvc_dls PK(8x2) mixed pairs': (fgvc_dls(df, pairs='mixed', **kw).train, 'mixed')}, a.fgvc_images, a.rounds, a.workers == 0)
@@ -120,11 +126,13 @@ def main():
     p = min(16, df.pid.nunique())
     # a whole number of plain batches: fastai's loader decodes the last incomplete batch before dropping it
     df = df.iloc[:len(df) // (p*4) * (p*4)]
-    plain_rate, _ = compare(f'Re-ID {reid_size[0]}x{reid_size[1]}, P={p} x K=4, {len(df)} training images', {
+    plain_rate, reid_ratios = compare(f'Re-ID {reid_size[0]}x{reid_size[1]}, P={p} x K=4, {len(df)} training images', {
         'plain': (plain_dls(df, 'pid', bs=p*4, workers=a.workers, **tf).train, None),
         'reid_dls PK random pairs': (reid_dls(df, img_size=reid_size, p=p, k=4, num_workers=a.workers, device='cpu').train, 'random'),
         'reid_dls PK intra pairs': (reid_dls(df, img_size=reid_size, p=p, k=4, num_workers=a.workers, device='cpu').train, 'intra')},
         a.reid_images, a.rounds, a.workers == 0)
-    machinery_cost(plain_rate, p*4, p, 4)
+    costs = machinery_cost(plain_rate, p*4, p, 4)
+    print('RESULT ' + json.dumps(dict(images_per_s=dict(fgvc_plain=fgvc_rate, reid_plain=plain_rate),   # for tests/test_bench.py
+                                      fgvc_vs_plain=fgvc_ratios, reid_vs_plain=reid_ratios, **costs)))
 
 if __name__ == '__main__': main()

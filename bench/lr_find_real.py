@@ -8,6 +8,7 @@ import argparse, json, sys, warnings
 from pathlib import Path
 import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]/'tools'))
 import compare
 from dinov2_weights import dinov2_small_weights
 from fastai.vision.all import vision_learner, accuracy, set_seed, minimum, steep, valley, slide, Callback, ProgressCallback

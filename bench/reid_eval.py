@@ -3,6 +3,8 @@
     python bench/reid_eval.py            # MSMT17 scale (11,659 × 82,161, 4,101 ids, 15 cameras, 768-d) + Market-1501 re-ranking
     python bench/reid_eval.py --quick    # small smoke run (seconds), used by tests/test_reid_eval.py
 
+The last line, `RESULT {json}`, repeats the timings, memory and ratios for machines.
+
 Evaluation: `reid_eval_feats` on all queries vs torchreid's `eval_market1501` (full `argsort` of the distance matrix,
 match matrix, per-query python loop) run on a sample of queries and scaled up linearly in the number of queries
 (its time and memory are linear in Q). Re-ranking (Market-1501 scale, 3,368 + 15,913 images): `re_ranking` vs the
@@ -198,13 +200,16 @@ def main():
           f"mAP {fast['mAP']:.4f} rank1 {fast['rank1']:.4f} mINP {fast['mINP']:.4f} ({fast['num_valid']} valid queries)")
     print(f"eval_market1501 ({ref['n']} queries, measured): {ref['secs']:8.1f} s  {ref['mem']/GB:6.2f} GB extra")
     print(f"eval_market1501 scaled to {s['Q']:,} queries:  {ref['secs']*k:8.1f} s  {ref['mem']*k/GB:6.2f} GB extra")
-    print(f"ratios: time {ref['secs']*k/fast['secs']:.1f}x faster, memory {ref['mem']*k/max(fast['mem'], 1):.1f}x less "
+    summary = dict(eval=dict(fast_s=fast['secs'], reference_s=ref['secs'] * k, fast_bytes=fast['mem'], reference_bytes=ref['mem'] * k,
+                             time_ratio=ref['secs'] * k / fast['secs'], memory_ratio=ref['mem'] * k / max(fast['mem'], 1)))
+    print(f"ratios: time {summary['eval']['time_ratio']:.1f}x faster, memory {summary['eval']['memory_ratio']:.1f}x less "
           f"(memory: {fast['method']})")
     print(f"agreement on the sample: mAP {ref['mAP']:.6f} vs {ref['fast_mAP']:.6f}, rank1 {ref['rank1']:.6f} vs {ref['fast_rank1']:.6f}, "
           f"mINP {ref['mINP']:.6f} vs {ref['fast_mINP']:.6f}: {'ok' if ok else 'MISMATCH'}")
     print(f"\n== k-reciprocal re-ranking (k1=20, k2=6, lambda=0.3): {s['rr_Q']:,} query + {s['rr_G']:,} gallery, {s['rr_D']}-d ==")
     rf = run('rerank_fast', scale, tmp)
     print(f"re_ranking (sparse):  {rf['secs']:8.1f} s  {rf['mem']/GB:6.2f} GB extra   mAP {rf['base_mAP']:.4f} -> {rf['mAP']:.4f}")
+    summary['rerank'] = dict(fast_s=rf['secs'], fast_bytes=rf['mem'], mAP=rf['mAP'], base_mAP=rf['base_mAP'])
     if not a.skip_dense_rerank:
         rd = run('rerank_dense', scale, tmp)
         diff = np.abs(np.load(f'{tmp}/rerank_fast.npy') - np.load(f'{tmp}/rerank_dense.npy')).max()
@@ -212,6 +217,9 @@ def main():
         print(f"ratios: time {rd['secs']/rf['secs']:.1f}x faster, memory {rd['mem']/max(rf['mem'], 1):.1f}x less; "
               f"max |difference| on 200 query rows {diff:.2e} (dense code stores V in float16)")
         ok &= diff < 5e-3
+        summary['rerank'].update(reference_s=rd['secs'], reference_bytes=rd['mem'], time_ratio=rd['secs'] / rf['secs'],
+                                 memory_ratio=rd['mem'] / max(rf['mem'], 1), max_abs_diff=float(diff))
+    print('RESULT ' + json.dumps(dict(summary, agree=bool(ok))))   # for tests/test_reid_eval.py
     if not ok: sys.exit('fast and reference results disagree')
 
 if __name__ == '__main__': main()

@@ -9,8 +9,10 @@ DCAL(rollout) - DCAL(random local queries, which skip it).
     python bench/train_step.py                       # CPU, DeiT-Tiny 224, batch 16
     python bench/train_step.py --device cuda --bf16  # unchanged on a GPU, bf16 autocast
     python bench/train_step.py --quick               # a tiny smoke run (used by tests)
+
+The last line, `RESULT {json}`, repeats the numbers for machines.
 """
-import argparse, statistics, time
+import argparse, json, statistics, time
 import torch, timm
 import torch.nn.functional as F
 from dcal_fast.model import DCALViT
@@ -51,7 +53,7 @@ def main():
     for name, opts in (('DCAL', {}), ('DCAL, random queries (no rollout)', dict(local_query='random')),
                        ('SA+GLCA (no PWCA)', dict(pwca=False)), ('SA+PWCA (no GLCA)', dict(glca=False))):
         m = DCALViT(a.arch, n_cls, img_size=a.img_size, top_r=0.1, pretrained=False, **opts, **kw).to(dev).train()
-        variants[name] = make_step(m, DCALLoss('fgvc', check_finite=False), dev, a.bf16)
+        variants[name] = make_step(m, DCALLoss('fgvc'), dev, a.bf16)
         models[name] = m
     times = {k: [] for k in variants}
     for step in variants.values(): step(x, y)  # warm-up
@@ -65,9 +67,12 @@ def main():
     for k, v in med.items(): print(f"  {k:36s} {v*1000:8.1f} ms/step   {v/b:5.2f}x baseline")
     roll = med['DCAL'] - med['DCAL, random queries (no rollout)']
     print(f"  rollout share of a DCAL step: {roll/med['DCAL']*100:5.1f}%  (DCAL minus DCAL with random queries)")
+    summary = dict(dcal_vs_baseline=med['DCAL'] / b, ms_per_step={k: v * 1000 for k, v in med.items()},
+                   vs_baseline={k: v / b for k, v in med.items()}, rollout_share=roll / med['DCAL'])
     if dev.type == 'cpu':
-        fr = step_flops(models['DCAL'], DCALLoss('fgvc', check_finite=False), x, y) / step_flops(base, F.cross_entropy, x, y)
+        fr = step_flops(models['DCAL'], DCALLoss('fgvc'), x, y) / step_flops(base, F.cross_entropy, x, y)
         print(f"  FLOP ratio of the step (the floor): {fr:.2f}x; DCAL time / FLOP floor: {med['DCAL']/b/fr:.2f}")
-    print(f"RESULT dcal_vs_baseline={med['DCAL']/b:.2f}x")
+        summary['flop_ratio'] = fr
+    print('RESULT ' + json.dumps(summary))   # one machine-readable line (tests/test_bench.py reads it)
 
 if __name__ == '__main__': main()

@@ -5,10 +5,12 @@
 # %% auto #0
 __all__ = []
 
-# %% ../nbs/99_all.ipynb #8105243f
+# %% ../nbs/99_all.ipynb #45216e07
 from .attention import *
+from .pairs import *
 from .model import *
 from .datasets import *
+from .synthetic import *
 from .data import *
 from .losses import *
 from .reid_eval import *

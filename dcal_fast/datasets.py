@@ -8,13 +8,14 @@ __all__ = ['IMAGE_EXTS', 'CUB_LAYOUT', 'CARS_LAYOUT', 'AIRCRAFT_LAYOUT', 'MARKET
            'split_query_gallery', 'cub200', 'stanford_cars', 'fgvc_aircraft', 'fgvc_folder', 'reid_folder',
            'market1501', 'dukemtmc', 'msmt17', 'veri776', 'mars_frames', 'dataset_summary']
 
-# %% ../nbs/02_datasets.ipynb #66b75d8e
+# %% ../nbs/02_datasets.ipynb #6537343c
 import os, re, warnings
 from collections import defaultdict
 from pathlib import Path
 import numpy as np, pandas as pd
+from .checks import check_choice
 
-# %% ../nbs/02_datasets.ipynb #17b78ddb
+# %% ../nbs/02_datasets.ipynb #e0be70b5
 IMAGE_EXTS = {'.jpg', '.jpeg', '.png', '.bmp', '.gif', '.webp', '.tif', '.tiff', '.pgm', '.ppm'}
 
 class DatasetLayoutError(FileNotFoundError):
@@ -36,8 +37,10 @@ def _check_layout(root, name, layout, files=(), dirs=()):
     if missing: raise DatasetLayoutError(f"{name}: missing {', '.join(missing)}\nExpected layout:\n{layout}")
     return root.resolve()
 
-# %% ../nbs/02_datasets.ipynb #9548cbad
-def check_images_exist(fnames, source='the annotations'):
+# %% ../nbs/02_datasets.ipynb #53c5ec5d
+def check_images_exist(fnames, # absolute image paths
+                       source='the annotations', # what listed them, for the message (e.g. the list file)
+                      ):
     "Raise `FileNotFoundError` with the count and first paths of `fnames` absent on disk (one `os.scandir` per folder)."
     by_dir = defaultdict(list)
     for f in fnames:
@@ -53,7 +56,7 @@ def check_images_exist(fnames, source='the annotations'):
         raise FileNotFoundError(f"{len(missing)} of {len(fnames)} images listed in {source} are missing on disk; "
                                 f"first ones: {missing[:5]}")
 
-# %% ../nbs/02_datasets.ipynb #056fe94f
+# %% ../nbs/02_datasets.ipynb #1643c282
 def _fgvc_df(fnames, labels, splits, classes=None, skipped=0):
     df = pd.DataFrame({'fname': list(fnames), 'label': [str(l) for l in labels], 'split': list(splits)})
     df.attrs['classes'] = list(classes) if classes is not None else sorted(df.label.unique())
@@ -88,8 +91,11 @@ def _reid_df(name, fnames, pids, camids, splits, junk_pid=-1, distractor_pid=Non
         warnings.warn(f"{name}: dropped {sum(dropped.values())} images: " + ', '.join(f'{n} from {k}' for k, n in dropped.items()))
     return df
 
-# %% ../nbs/02_datasets.ipynb #c5bfe788
-def split_query_gallery(df, seed=0, gallery_pids=()):
+# %% ../nbs/02_datasets.ipynb #3ef4214e
+def split_query_gallery(df, # a Re-ID DataFrame whose 'test' rows are to be split
+                        seed:int=0, # random seed of the query choice
+                        gallery_pids=(), # pids never queried (distractors), kept in the gallery
+                       ) -> pd.DataFrame:
     "Rows of `df` with split 'test' -> 'query' (one random image per pid and camid, pids with >=2 cameras) or 'gallery'."
     df = df.copy()
     test = df[df.split == 'test']
@@ -101,7 +107,7 @@ def split_query_gallery(df, seed=0, gallery_pids=()):
     df.loc[query, 'split'] = 'query'
     return df
 
-# %% ../nbs/02_datasets.ipynb #98b8533e
+# %% ../nbs/02_datasets.ipynb #aefa5840
 CUB_LAYOUT = """CUB_200_2011/                  (pass this folder or its parent)
   images.txt               <image id> <path under images/>   e.g. "1 001.Black_footed_Albatross/Black_Footed_Albatross_0046_18.jpg"
   image_class_labels.txt   <image id> <class id>
@@ -119,7 +125,8 @@ def _read_pairs(fname):
         out[parts[0]] = parts[1]
     return out
 
-def cub200(path):
+def cub200(path, # CUB_200_2011/ or its parent
+          ) -> pd.DataFrame:
     "CUB-200-2011 with its official train/test split -> DataFrame(fname, label, split)."
     files = ['images.txt', 'image_class_labels.txt', 'train_test_split.txt', 'classes.txt']
     root = _check_layout(_descend(path, 'images.txt', ['CUB_200_2011']), 'cub200', CUB_LAYOUT, files, ['images'])
@@ -136,7 +143,7 @@ def cub200(path):
     return _fgvc_df(fnames, [classes[labels[i]] for i in images], ['train' if is_train[i] == '1' else 'test' for i in images],
                     classes=list(classes.values()))
 
-# %% ../nbs/02_datasets.ipynb #60661590
+# %% ../nbs/02_datasets.ipynb #386d250b
 CARS_LAYOUT = """stanford_cars/                   either the devkit layout:
   cars_meta.mat                   'class_names' (1x196 cell)                      (here or in devkit/)
   cars_train_annos.mat            'annotations' struct: bbox_x1 bbox_y1 bbox_x2 bbox_y2 class fname   (here or in devkit/)
@@ -179,7 +186,8 @@ def _index_tree(folder):
                 else: idx[e.name].append(e.path)
     return idx
 
-def stanford_cars(path):
+def stanford_cars(path, # the Stanford Cars folder (devkit or CSV layout) or its parent
+                 ) -> pd.DataFrame:
     "Stanford Cars (devkit `.mat` or CSV re-distribution) with the official split -> DataFrame(fname, label, split)."
     path = Path(path).expanduser()
     root = _descend(path, 'cars_train', ['stanford_cars'])
@@ -219,7 +227,7 @@ def stanford_cars(path):
     return _fgvc_df(fnames['train'] + fnames['test'], [names[c - 1] for s in annos for c in annos[s][1]],
                     ['train'] * len(fnames['train']) + ['test'] * len(fnames['test']), classes=names)
 
-# %% ../nbs/02_datasets.ipynb #8d325438
+# %% ../nbs/02_datasets.ipynb #ccd281e6
 AIRCRAFT_LAYOUT = """fgvc-aircraft-2013b/data/         (pass fgvc-aircraft-2013b/ or data/)
   images/<image id>.jpg
   images_{level}_trainval.txt   images_{level}_test.txt   lines "<image id> <label>", e.g. "1025794 Boeing 707-320"
@@ -227,9 +235,11 @@ AIRCRAFT_LAYOUT = """fgvc-aircraft-2013b/data/         (pass fgvc-aircraft-2013b
 
 _AIRCRAFT_CLASSES = {'variant': 'variants.txt', 'family': 'families.txt', 'manufacturer': 'manufacturers.txt'}
 
-def fgvc_aircraft(path, level='variant'):
+def fgvc_aircraft(path, # fgvc-aircraft-2013b/ or its data/ folder
+                  level:str='variant', # the labels: 'variant' (100 classes), 'family' (70) or 'manufacturer' (30)
+                 ) -> pd.DataFrame:
     "FGVC-Aircraft at `level` with the official trainval ('train') / test split -> DataFrame(fname, label, split)."
-    if level not in _AIRCRAFT_CLASSES: raise ValueError(f"fgvc_aircraft: level={level!r}; expected one of {list(_AIRCRAFT_CLASSES)}")
+    check_choice('level', level, _AIRCRAFT_CLASSES, 'fgvc_aircraft')
     files = [f'images_{level}_trainval.txt', f'images_{level}_test.txt', _AIRCRAFT_CLASSES[level]]
     root = _check_layout(_descend(path, 'images', ['data', 'fgvc-aircraft-2013b/data']), 'fgvc_aircraft', AIRCRAFT_LAYOUT, files, ['images'])
     classes = [l.strip() for l in (root/files[2]).read_text().splitlines() if l.strip()]
@@ -245,7 +255,7 @@ def fgvc_aircraft(path, level='variant'):
     check_images_exist(fnames, f'{root}/images_{level}_*.txt')
     return _fgvc_df(fnames, labels, splits, classes=classes)
 
-# %% ../nbs/02_datasets.ipynb #ab915ac8
+# %% ../nbs/02_datasets.ipynb #176245e0
 def _scan_images(folder, recursive=False):
     "Sorted image paths in `folder` and the number of other entries skipped (non-images, and sub-folders unless `recursive`)."
     imgs, skipped, stack = [], 0, [str(folder)]
@@ -269,7 +279,10 @@ def _class_folders(root):
         fnames += imgs; labels += [e.name] * len(imgs); skipped += sk
     return fnames, labels, skipped
 
-def fgvc_folder(path, valid_pct=None, seed=42):
+def fgvc_folder(path, # root of the class folders (or of train/ and test|valid|val/)
+                valid_pct:float|None=None, # fraction of each class for 'test' when there is no test folder; None: 0.2
+                seed:int=42, # random seed of that split
+               ) -> pd.DataFrame:
     "Class-per-folder images -> DataFrame(fname, label, split); `train/`+`test/` folders if present, else a seeded stratified split."
     root = _check_layout(path, 'fgvc_folder', "<root>/<class>/<image>   or   <root>/train/<class>/<image> + <root>/test|valid|val/<class>/<image>")
     test_dir = next((root/d for d in ('test', 'valid', 'val') if (root/d).is_dir()), None)
@@ -292,7 +305,7 @@ def fgvc_folder(path, valid_pct=None, seed=42):
     df.attrs['classes'] = sorted(df.label.unique())
     return df
 
-# %% ../nbs/02_datasets.ipynb #505448a5
+# %% ../nbs/02_datasets.ipynb #3a9d99d0
 MARKET_PATTERN = r'^(?P<pid>-?\d+)_c(?P<camid>\d+)'           # 0002_c1s1_000451_03.jpg, -1_c1s1_..., 0001_c2_f0046182.jpg (Duke)
 VERI_PATTERN = r'^(?P<pid>\d+)_c(?P<camid>\d+)_'               # 0002_c002_00030600_0.jpg
 MARS_PATTERN = r'^(?P<pid>\d{4}|00-1)C(?P<camid>\d)T\d{4}F\d{3}'  # 0004C1T0001F001.jpg
@@ -315,14 +328,22 @@ def _parse_names(fnames, pattern, camid_base, where):
 def _reid_from_folders(root, folders, pattern, camid_base=1, recursive=False, name='reid_folder', **kwargs):
     fnames, pids, camids, splits, skipped = [], [], [], [], 0
     for split, sub in folders.items():
-        if split not in _REID_SPLITS: raise ValueError(f"{name}: folders key {split!r}; expected one of {_REID_SPLITS}")
+        check_choice('a key of folders', split, _REID_SPLITS, name)
         imgs, sk = _scan_images(root/sub, recursive)
         p, c = _parse_names(imgs, pattern, camid_base, root/sub)
         fnames += imgs; pids += p; camids += c; splits += [split] * len(imgs); skipped += sk
     return _reid_df(name, fnames, pids, camids, splits, skipped=skipped, **kwargs)
 
-def reid_folder(path, pattern=MARKET_PATTERN, folders=None, csv=None, camid_base=1, recursive=False,
-                junk_pid=-1, distractor_pid=None, seed=0):
+def reid_folder(path, # root of the split folders (or of the CSV's relative paths)
+                pattern:str=MARKET_PATTERN, # regex with named groups `pid` and `camid`, searched in each image's name
+                folders:dict|None=None, # split ('train', 'query', 'gallery' or 'test') -> sub-folder; None: Market's or plain names
+                csv:str|None=None, # a CSV under `path` with columns fname, pid, camid[, split], read instead of folders
+                camid_base:int=1, # the number of the first camera in the names (it becomes camid 0)
+                recursive:bool=False, # also read images in sub-folders of the split folders
+                junk_pid:int|None=-1, # pid of junk images, dropped everywhere; None: none
+                distractor_pid:int|None=None, # pid of distractors, kept in the gallery only; None: none
+                seed:int=0, # random seed of the query choice when a 'test' split is divided
+               ) -> pd.DataFrame:
     "Re-ID set from per-split folders of images named by `pattern`, or from a `csv` -> DataFrame(fname, pid, camid, split)."
     path = Path(path).expanduser()
     kw = dict(junk_pid=junk_pid, distractor_pid=distractor_pid, seed=seed)
@@ -345,7 +366,7 @@ def reid_folder(path, pattern=MARKET_PATTERN, folders=None, csv=None, camid_base
     root = _check_layout(path, 'reid_folder', f'<root>/\n{layout}', dirs=list(folders.values()))
     return _reid_from_folders(root, folders, pattern, camid_base, recursive, **kw)
 
-# %% ../nbs/02_datasets.ipynb #0e28c89a
+# %% ../nbs/02_datasets.ipynb #524f5e1d
 MARKET_LAYOUT = """Market-1501-v15.09.15/           (pass this folder or its parent)
   bounding_box_train/   0002_c1s1_000451_03.jpg   <pid>_c<camera from 1>s<seq>_<frame>_<box>.jpg
   query/
@@ -358,19 +379,21 @@ DUKE_LAYOUT = """DukeMTMC-reID/                   (pass this folder or its paren
 
 _BBOX_FOLDERS = {'train': 'bounding_box_train', 'query': 'query', 'gallery': 'bounding_box_test'}
 
-def market1501(path):
+def market1501(path, # Market-1501-v15.09.15/ or its parent
+              ) -> pd.DataFrame:
     "Market-1501, official split; junk (pid -1) dropped and counted, distractors (pid 0) kept in the gallery."
     root = _check_layout(_descend(path, 'bounding_box_train', ['Market-1501-v15.09.15', 'market1501', 'Market-1501']),
                          'market1501', MARKET_LAYOUT, dirs=_BBOX_FOLDERS.values())
     return _reid_from_folders(root, _BBOX_FOLDERS, MARKET_PATTERN, name='market1501', distractor_pid=0)
 
-def dukemtmc(path):
+def dukemtmc(path, # DukeMTMC-reID/ or its parent
+            ) -> pd.DataFrame:
     "DukeMTMC-reID, official split (no junk, no pid 0 in the release; both rules still apply)."
     root = _check_layout(_descend(path, 'bounding_box_train', ['DukeMTMC-reID', 'dukemtmc-reid', 'dukemtmc']),
                          'dukemtmc', DUKE_LAYOUT, dirs=_BBOX_FOLDERS.values())
     return _reid_from_folders(root, _BBOX_FOLDERS, MARKET_PATTERN, name='dukemtmc', distractor_pid=0)
 
-# %% ../nbs/02_datasets.ipynb #701c8e7f
+# %% ../nbs/02_datasets.ipynb #9cf64b8c
 MSMT17_LAYOUT = """MSMT17_V1/ or MSMT17_V2/          (pass this folder or its parent)
   list_train.txt  list_val.txt    lines "<pid folder>/<name>.jpg <pid>", paths under the train folder
   list_query.txt  list_gallery.txt                                    paths under the test folder
@@ -388,7 +411,9 @@ def _read_msmt_list(fname, img_dir):
         fnames.append(os.path.join(img_dir, parts[0])); pids.append(int(parts[1])); camids.append(int(fields[2]) - 1)
     return fnames, pids, camids
 
-def msmt17(path, include_val=True):
+def msmt17(path, # MSMT17_V1/ or MSMT17_V2/, or their parent
+           include_val:bool=True, # train on list_train + list_val (the paper's 32,621 images), else list_train alone
+          ) -> pd.DataFrame:
     "MSMT17 V1 or V2, official split; train = list_train (+ list_val when `include_val`)."
     root = _descend(path, 'list_query.txt', ['MSMT17_V2', 'MSMT17_V1', 'MSMT17', 'msmt17'])
     dirs = next((d for d in [('mask_train_v2', 'mask_test_v2'), ('mask_train_V2', 'mask_test_V2'), ('train', 'test')]
@@ -402,12 +427,13 @@ def msmt17(path, include_val=True):
         fnames += fn; pids += p; camids += c; splits += [split] * len(fn)
     return _reid_df('msmt17', fnames, pids, camids, splits, distractor_pid=None)
 
-# %% ../nbs/02_datasets.ipynb #3197448f
+# %% ../nbs/02_datasets.ipynb #5dd6a8d3
 VERI_LAYOUT = """VeRi/                            (pass this folder or its parent)
   image_train/  image_query/  image_test/   (image_test is the gallery)
   name_train.txt  name_query.txt  name_test.txt   one image name per line, e.g. 0002_c002_00030600_0.jpg"""
 
-def veri776(path):
+def veri776(path, # VeRi/ or its parent
+           ) -> pd.DataFrame:
     "VeRi-776, official split from its name lists (image_test is the gallery)."
     parts = [('train', 'train'), ('query', 'query'), ('test', 'gallery')]
     root = _check_layout(_descend(path, 'name_query.txt', ['VeRi', 'veri', 'VeRi-776']), 'veri776', VERI_LAYOUT,
@@ -420,8 +446,10 @@ def veri776(path):
         fnames += fn; pids += pi; camids += c; splits += [split] * len(fn)
     return _reid_df('veri776', fnames, pids, camids, splits)
 
-# %% ../nbs/02_datasets.ipynb #1f23b496
-def mars_frames(path, seed=0):
+# %% ../nbs/02_datasets.ipynb #f0cbebef
+def mars_frames(path, # MARS/ or its parent
+                seed:int=0, # random seed of the query frames
+               ) -> pd.DataFrame:
     "MARS frames as image Re-ID: bbox_train -> train; bbox_test -> query (one frame per pid and camera) + gallery."
     root = _check_layout(_descend(path, 'bbox_train', ['MARS', 'mars']), 'mars_frames',
                          "MARS/\n  bbox_train/<pid>/0004C1T0001F001.jpg   <pid>C<camera from 1>T<tracklet>F<frame>.jpg\n  bbox_test/<pid>/...",
@@ -429,8 +457,9 @@ def mars_frames(path, seed=0):
     return _reid_from_folders(root, {'train': 'bbox_train', 'test': 'bbox_test'}, MARS_PATTERN, recursive=True,
                               name='mars_frames', distractor_pid=0, seed=seed)
 
-# %% ../nbs/02_datasets.ipynb #c6897a40
-def dataset_summary(df):
+# %% ../nbs/02_datasets.ipynb #b61228e6
+def dataset_summary(df, # a reader's DataFrame
+                   ) -> pd.DataFrame:
     "Images, identities or classes (and cameras for Re-ID) per split of a reader's DataFrame."
     key = 'pid' if 'pid' in df else 'label'
     agg = dict(images=('fname', 'size'), **{'ids' if key == 'pid' else 'classes': (key, 'nunique')})

@@ -1,11 +1,9 @@
-"""`dcal_fast.data` beyond its notebook: pickling through `learn.export`, two worker processes, the loader benchmark's smoke run."""
-import subprocess, sys
-from pathlib import Path
+"""`dcal_fast.data` beyond its notebook: pickling through `learn.export`, two worker processes."""
 import numpy as np, pandas as pd, torch
 from fastai.vision.all import Learner, load_learner, nn, Flatten
-from dcal_fast.data import fgvc_dls, reid_dls, synthetic_fgvc, synthetic_reid, pair_indices, PKDL, TensorPid
-
-ROOT = Path(__file__).resolve().parents[1]
+from dcal_fast.data import fgvc_dls, reid_dls, PKDL, TensorPid
+from dcal_fast.pairs import pair_indices
+from dcal_fast.synthetic import synthetic_fgvc, synthetic_reid
 
 def _tiny_model(c): return nn.Sequential(nn.AdaptiveAvgPool2d(1), Flatten(), nn.Linear(3, c))
 
@@ -60,8 +58,3 @@ def test_two_workers_pk_epochs(tmp_path):
         assert n == len(tr)
     ys = torch.cat([yb for _, yb in dls.valid])
     assert isinstance(ys, TensorPid) and ys.tolist() == dls.valid.items.pid.tolist()
-
-def test_bench_dataloader_quick():
-    out = subprocess.run([sys.executable, str(ROOT/'bench'/'dataloader.py'), '--quick'], capture_output=True, text=True, timeout=600)
-    assert out.returncode == 0, out.stderr[-3000:]
-    assert 'ratio' in out.stdout and 'Re-ID' in out.stdout

