@@ -4,7 +4,9 @@ One step = forward + backward + AdamW step on the same batch. The baseline is th
 cross-entropy; DCAL is `DCALViT` (SA + GLCA + PWCA, T = all blocks) with `DCALLoss`. Variants are timed in
 interleaved rounds (A B C A B C ...) and compared by their medians, so drift on a noisy machine hits all alike.
 Also reported: the share of the rollout (head-mean probabilities + vector chain) in a DCAL step, measured as
-DCAL(rollout) - DCAL(random local queries, which skip it).
+DCAL(rollout) - DCAL(random local queries, which skip it). DCAL's default in training takes each block's output from
+fused SDPA and computes the rollout's probabilities beside it; 'one softmax shared' (`attention_probs='reuse'`,
+the inference default) uses one explicit softmax for both.
 
     python bench/train_step.py                       # CPU, DeiT-Tiny 224, batch 16
     python bench/train_step.py --device cuda --bf16  # unchanged on a GPU, bf16 autocast
@@ -50,7 +52,8 @@ def main():
     base = timm.create_model(a.arch, pretrained=False, num_classes=n_cls, img_size=a.img_size, **kw).to(dev).train()
     variants = {'SA baseline (timm)': make_step(base, F.cross_entropy, dev, a.bf16)}
     models = {}
-    for name, opts in (('DCAL', {}), ('DCAL, random queries (no rollout)', dict(local_query='random')),
+    for name, opts in (('DCAL', {}), ('DCAL, one softmax shared', dict(attention_probs='reuse')),
+                       ('DCAL, random queries (no rollout)', dict(local_query='random')),
                        ('SA+GLCA (no PWCA)', dict(pwca=False)), ('SA+PWCA (no GLCA)', dict(glca=False))):
         m = DCALViT(a.arch, n_cls, img_size=a.img_size, top_r=0.1, pretrained=False, **opts, **kw).to(dev).train()
         variants[name] = make_step(m, DCALLoss('fgvc'), dev, a.bf16)

@@ -57,3 +57,19 @@ def test_epoch_quick():
     out, res = run_quick('epoch.py')
     nums = check_numbers(res)
     assert {'dcal_epoch_vs_sa', 'dcal_vs_sa.train', 'dcal_vs_sa.valid', 'seconds.DCAL.train', 'seconds.SA baseline.valid'} <= set(nums), nums
+
+def test_inference_quick():
+    out, res = run_quick('inference.py')
+    nums = check_numbers(res)
+    (setting,) = res
+    assert nums[f'{setting}.flops_vs_sa.SA baseline'] == nums[f'{setting}.time_vs_sa.SA baseline'] == 1
+    # counted, not timed: one softmax per block for output and rollout costs fewer FLOPs than recomputing it
+    assert nums[f'{setting}.flops_vs_sa.DCAL'] < nums[f'{setting}.flops_vs_sa.DCAL recompute'], nums
+    assert 'GFLOPs' in out
+
+def test_memory_quick():
+    out, res = run_quick('memory.py')
+    nums = check_numbers(res, non_negative=['SA baseline', 'DCAL', "grad_checkpointing='pwca'", 'grad_checkpointing=True'])
+    (setting,) = res
+    assert nums[f'{setting}.step_ms.SA baseline'] > 0
+    assert {f"{setting}.peak_mb.DCAL, grad_checkpointing='pwca'", f'{setting}.step_ms.DCAL'} <= set(nums), nums
