@@ -5,16 +5,18 @@
 # %% auto #0
 __all__ = []
 
-# %% ../nbs/99_all.ipynb #45216e07
+# %% ../nbs/99_all.ipynb #75fbedc7
 from .attention import *
 from .pairs import *
 from .model import *
 from .datasets import *
 from .synthetic import *
 from .data import *
+from .validate import *
 from .losses import *
 from .reid_eval import *
 from .callbacks import *
 from .learner import *
+from .sharing import *
 from .interpret import *
 __all__ = [n for n in dir() if not n.startswith('_')]  # re-export everything the modules export

@@ -8,14 +8,14 @@ __all__ = ['IMAGE_EXTS', 'CUB_LAYOUT', 'CARS_LAYOUT', 'AIRCRAFT_LAYOUT', 'MARKET
            'split_query_gallery', 'cub200', 'stanford_cars', 'fgvc_aircraft', 'fgvc_folder', 'reid_folder',
            'market1501', 'dukemtmc', 'msmt17', 'veri776', 'mars_frames', 'dataset_summary']
 
-# %% ../nbs/02_datasets.ipynb #6537343c
+# %% ../nbs/02_datasets.ipynb #5256369a
 import os, re, warnings
 from collections import defaultdict
 from pathlib import Path
 import numpy as np, pandas as pd
 from .checks import check_choice
 
-# %% ../nbs/02_datasets.ipynb #e0be70b5
+# %% ../nbs/02_datasets.ipynb #3ed31806
 IMAGE_EXTS = {'.jpg', '.jpeg', '.png', '.bmp', '.gif', '.webp', '.tif', '.tiff', '.pgm', '.ppm'}
 
 class DatasetLayoutError(FileNotFoundError):
@@ -37,26 +37,29 @@ def _check_layout(root, name, layout, files=(), dirs=()):
     if missing: raise DatasetLayoutError(f"{name}: missing {', '.join(missing)}\nExpected layout:\n{layout}")
     return root.resolve()
 
-# %% ../nbs/02_datasets.ipynb #53c5ec5d
+# %% ../nbs/02_datasets.ipynb #7fd3c073
 def check_images_exist(fnames, # absolute image paths
                        source='the annotations', # what listed them, for the message (e.g. the list file)
+                       allow_empty:bool=True, # False: zero-byte files are refused too (an interrupted copy or download leaves them)
                       ):
-    "Raise `FileNotFoundError` with the count and first paths of `fnames` absent on disk (one `os.scandir` per folder)."
+    "Raise `FileNotFoundError` with the count and first paths of `fnames` absent on disk (one `os.scandir` per folder), or empty"
     by_dir = defaultdict(list)
     for f in fnames:
         d, n = os.path.split(f)
         by_dir[d].append(n)
-    missing = []
+    missing, empty = [], []
     for d, names in by_dir.items():
         try:
-            with os.scandir(d) as it: present = {e.name for e in it}
-        except (FileNotFoundError, NotADirectoryError): present = set()
+            with os.scandir(d) as it: present = {e.name: e for e in it}
+        except (FileNotFoundError, NotADirectoryError): present = {}
         missing += [os.path.join(d, n) for n in names if n not in present]
+        if not allow_empty: empty += [os.path.join(d, n) for n in names if n in present and present[n].stat().st_size == 0]
     if missing:
         raise FileNotFoundError(f"{len(missing)} of {len(fnames)} images listed in {source} are missing on disk; "
                                 f"first ones: {missing[:5]}")
+    if empty: raise FileNotFoundError(f"{len(empty)} of {len(fnames)} images listed in {source} are empty (0 bytes); first ones: {empty[:5]}")
 
-# %% ../nbs/02_datasets.ipynb #1643c282
+# %% ../nbs/02_datasets.ipynb #4078947d
 def _fgvc_df(fnames, labels, splits, classes=None, skipped=0):
     df = pd.DataFrame({'fname': list(fnames), 'label': [str(l) for l in labels], 'split': list(splits)})
     df.attrs['classes'] = list(classes) if classes is not None else sorted(df.label.unique())
@@ -68,11 +71,18 @@ def _to_pid(s):
     s = s.lstrip('0')
     return int(s) if s not in ('', '-') else 0
 
+def _ids(values) -> np.ndarray:
+    "Identity or camera ids as int64 when every one is an integer (1.0 counts), else as given: 'cat_007' and 'c1' are ids too"
+    vals = pd.Series(list(values), dtype=object)
+    as_int = pd.to_numeric(vals, errors='coerce')
+    if as_int.notna().all() and (as_int == as_int.round()).all() and vals.map(lambda v: not isinstance(v, str) or v.strip().lstrip('-').isdigit()).all():
+        return as_int.astype(np.int64).values
+    return vals.values
+
 def _reid_df(name, fnames, pids, camids, splits, junk_pid=-1, distractor_pid=None, seed=0, skipped=0):
     "Re-ID frame with junk dropped, test rows split into query/gallery, distractors kept in the gallery only; drops counted."
-    df = pd.DataFrame({'fname': list(fnames), 'pid': np.asarray(pids, dtype=np.int64),
-                       'camid': np.asarray(camids, dtype=np.int64), 'split': list(splits)})
-    bad = df.camid < 0
+    df = pd.DataFrame({'fname': list(fnames), 'pid': _ids(pids), 'camid': _ids(camids), 'split': list(splits)})
+    bad = df.camid.map(lambda c: isinstance(c, (int, np.integer)) and c < 0)
     if bad.any(): raise ValueError(f"{name}: {bad.sum()} images get a negative camera id (cameras are numbered from 0 after "
                                    f"subtracting the file's first camera number); first ones: {df.fname[bad].tolist()[:5]}")
     dropped = {}
@@ -91,7 +101,7 @@ def _reid_df(name, fnames, pids, camids, splits, junk_pid=-1, distractor_pid=Non
         warnings.warn(f"{name}: dropped {sum(dropped.values())} images: " + ', '.join(f'{n} from {k}' for k, n in dropped.items()))
     return df
 
-# %% ../nbs/02_datasets.ipynb #3ef4214e
+# %% ../nbs/02_datasets.ipynb #0a4a8588
 def split_query_gallery(df, # a Re-ID DataFrame whose 'test' rows are to be split
                         seed:int=0, # random seed of the query choice
                         gallery_pids=(), # pids never queried (distractors), kept in the gallery
@@ -107,7 +117,7 @@ def split_query_gallery(df, # a Re-ID DataFrame whose 'test' rows are to be spli
     df.loc[query, 'split'] = 'query'
     return df
 
-# %% ../nbs/02_datasets.ipynb #aefa5840
+# %% ../nbs/02_datasets.ipynb #6ec414c3
 CUB_LAYOUT = """CUB_200_2011/                  (pass this folder or its parent)
   images.txt               <image id> <path under images/>   e.g. "1 001.Black_footed_Albatross/Black_Footed_Albatross_0046_18.jpg"
   image_class_labels.txt   <image id> <class id>
@@ -143,7 +153,7 @@ def cub200(path, # CUB_200_2011/ or its parent
     return _fgvc_df(fnames, [classes[labels[i]] for i in images], ['train' if is_train[i] == '1' else 'test' for i in images],
                     classes=list(classes.values()))
 
-# %% ../nbs/02_datasets.ipynb #386d250b
+# %% ../nbs/02_datasets.ipynb #bd541d03
 CARS_LAYOUT = """stanford_cars/                   either the devkit layout:
   cars_meta.mat                   'class_names' (1x196 cell)                      (here or in devkit/)
   cars_train_annos.mat            'annotations' struct: bbox_x1 bbox_y1 bbox_x2 bbox_y2 class fname   (here or in devkit/)
@@ -227,7 +237,7 @@ def stanford_cars(path, # the Stanford Cars folder (devkit or CSV layout) or its
     return _fgvc_df(fnames['train'] + fnames['test'], [names[c - 1] for s in annos for c in annos[s][1]],
                     ['train'] * len(fnames['train']) + ['test'] * len(fnames['test']), classes=names)
 
-# %% ../nbs/02_datasets.ipynb #ccd281e6
+# %% ../nbs/02_datasets.ipynb #4af58ebf
 AIRCRAFT_LAYOUT = """fgvc-aircraft-2013b/data/         (pass fgvc-aircraft-2013b/ or data/)
   images/<image id>.jpg
   images_{level}_trainval.txt   images_{level}_test.txt   lines "<image id> <label>", e.g. "1025794 Boeing 707-320"
@@ -255,7 +265,7 @@ def fgvc_aircraft(path, # fgvc-aircraft-2013b/ or its data/ folder
     check_images_exist(fnames, f'{root}/images_{level}_*.txt')
     return _fgvc_df(fnames, labels, splits, classes=classes)
 
-# %% ../nbs/02_datasets.ipynb #176245e0
+# %% ../nbs/02_datasets.ipynb #bdda3eed
 def _scan_images(folder, recursive=False):
     "Sorted image paths in `folder` and the number of other entries skipped (non-images, and sub-folders unless `recursive`)."
     imgs, skipped, stack = [], 0, [str(folder)]
@@ -305,7 +315,7 @@ def fgvc_folder(path, # root of the class folders (or of train/ and test|valid|v
     df.attrs['classes'] = sorted(df.label.unique())
     return df
 
-# %% ../nbs/02_datasets.ipynb #3a9d99d0
+# %% ../nbs/02_datasets.ipynb #9d721918
 MARKET_PATTERN = r'^(?P<pid>-?\d+)_c(?P<camid>\d+)'           # 0002_c1s1_000451_03.jpg, -1_c1s1_..., 0001_c2_f0046182.jpg (Duke)
 VERI_PATTERN = r'^(?P<pid>\d+)_c(?P<camid>\d+)_'               # 0002_c002_00030600_0.jpg
 MARS_PATTERN = r'^(?P<pid>\d{4}|00-1)C(?P<camid>\d)T\d{4}F\d{3}'  # 0004C1T0001F001.jpg
@@ -366,7 +376,7 @@ def reid_folder(path, # root of the split folders (or of the CSV's relative path
     root = _check_layout(path, 'reid_folder', f'<root>/\n{layout}', dirs=list(folders.values()))
     return _reid_from_folders(root, folders, pattern, camid_base, recursive, **kw)
 
-# %% ../nbs/02_datasets.ipynb #524f5e1d
+# %% ../nbs/02_datasets.ipynb #d4cc8b4e
 MARKET_LAYOUT = """Market-1501-v15.09.15/           (pass this folder or its parent)
   bounding_box_train/   0002_c1s1_000451_03.jpg   <pid>_c<camera from 1>s<seq>_<frame>_<box>.jpg
   query/
@@ -393,7 +403,7 @@ def dukemtmc(path, # DukeMTMC-reID/ or its parent
                          'dukemtmc', DUKE_LAYOUT, dirs=_BBOX_FOLDERS.values())
     return _reid_from_folders(root, _BBOX_FOLDERS, MARKET_PATTERN, name='dukemtmc', distractor_pid=0)
 
-# %% ../nbs/02_datasets.ipynb #9cf64b8c
+# %% ../nbs/02_datasets.ipynb #45201854
 MSMT17_LAYOUT = """MSMT17_V1/ or MSMT17_V2/          (pass this folder or its parent)
   list_train.txt  list_val.txt    lines "<pid folder>/<name>.jpg <pid>", paths under the train folder
   list_query.txt  list_gallery.txt                                    paths under the test folder
@@ -427,7 +437,7 @@ def msmt17(path, # MSMT17_V1/ or MSMT17_V2/, or their parent
         fnames += fn; pids += p; camids += c; splits += [split] * len(fn)
     return _reid_df('msmt17', fnames, pids, camids, splits, distractor_pid=None)
 
-# %% ../nbs/02_datasets.ipynb #5dd6a8d3
+# %% ../nbs/02_datasets.ipynb #adb5a211
 VERI_LAYOUT = """VeRi/                            (pass this folder or its parent)
   image_train/  image_query/  image_test/   (image_test is the gallery)
   name_train.txt  name_query.txt  name_test.txt   one image name per line, e.g. 0002_c002_00030600_0.jpg"""
@@ -446,7 +456,7 @@ def veri776(path, # VeRi/ or its parent
         fnames += fn; pids += pi; camids += c; splits += [split] * len(fn)
     return _reid_df('veri776', fnames, pids, camids, splits)
 
-# %% ../nbs/02_datasets.ipynb #f0cbebef
+# %% ../nbs/02_datasets.ipynb #05c8f872
 def mars_frames(path, # MARS/ or its parent
                 seed:int=0, # random seed of the query frames
                ) -> pd.DataFrame:
@@ -457,7 +467,7 @@ def mars_frames(path, # MARS/ or its parent
     return _reid_from_folders(root, {'train': 'bbox_train', 'test': 'bbox_test'}, MARS_PATTERN, recursive=True,
                               name='mars_frames', distractor_pid=0, seed=seed)
 
-# %% ../nbs/02_datasets.ipynb #b61228e6
+# %% ../nbs/02_datasets.ipynb #995f260b
 def dataset_summary(df, # a reader's DataFrame
                    ) -> pd.DataFrame:
     "Images, identities or classes (and cameras for Re-ID) per split of a reader's DataFrame."

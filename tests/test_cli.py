@@ -14,7 +14,7 @@ def run(*args, timeout=300):
 
 def _subparser(cmd): return build_parser()._subparsers._group_actions[0].choices[cmd]
 
-@pytest.mark.parametrize('cmd', ['train', 'eval', 'demo'])
+@pytest.mark.parametrize('cmd', ['train', 'eval', 'check', 'demo'])
 def test_help_documents_every_option(cmd):
     r = run(cmd, '--help')
     assert r.returncode == 0, r.stderr
