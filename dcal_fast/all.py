@@ -5,10 +5,11 @@
 # %% auto #0
 __all__ = []
 
-# %% ../nbs/99_all.ipynb #75fbedc7
+# %% ../nbs/99_all.ipynb #b7b120fe
 from .attention import *
 from .pairs import *
 from .model import *
+from .swin import *
 from .datasets import *
 from .synthetic import *
 from .data import *
@@ -18,5 +19,6 @@ from .reid_eval import *
 from .callbacks import *
 from .learner import *
 from .sharing import *
+from .deploy import *
 from .interpret import *
 __all__ = [n for n in dir() if not n.startswith('_')]  # re-export everything the modules export

@@ -73,3 +73,11 @@ def test_memory_quick():
     (setting,) = res
     assert nums[f'{setting}.step_ms.SA baseline'] > 0
     assert {f"{setting}.peak_mb.DCAL, grad_checkpointing='pwca'", f'{setting}.step_ms.DCAL'} <= set(nums), nums
+
+def test_onnx_latency_quick():
+    out, res = run_quick('onnx_latency.py')
+    nums = check_numbers(res, non_negative=['max_abs_diff'])
+    (setting,) = res
+    assert {f'{setting}.bs1.onnxruntime_vs_eager', f'{setting}.bs2.ms.onnxruntime', f'{setting}.bs2.ms.PyTorch eager'} <= set(nums), nums
+    assert nums[f'{setting}.bs1.max_abs_diff'] < 1e-4 and nums[f'{setting}.bs2.max_abs_diff'] < 1e-4, nums   # one computation, two engines
+    assert 'onnxruntime/eager' in out

@@ -232,3 +232,12 @@ def test_reid_eval_of_the_safe_folder_agrees_with_the_export(tmp_path):
     a = run(['eval', '--learner', str(tmp_path/'export.pkl')])
     b = run(['eval', '--model', str(tmp_path/'model')])
     assert a['mAP'] == pytest.approx(b['mAP'], abs=1e-6) and a['rank1'] == pytest.approx(b['rank1'], abs=1e-6)
+    # embeddings written by `dcal_fast embed` score the same through `eval --features`
+    for split in ('query', 'gallery'):
+        code, line, _ = cli('embed', '--learner', tmp_path/'export.pkl', '--images', tmp_path/'data'/split, '--out', tmp_path/f'{split}.npy')
+        assert code == 0, line
+    from dcal_fast.deploy import read_embeddings
+    names, feats = zip(*(read_embeddings(tmp_path/f'{s}.npy') for s in ('query', 'gallery')))
+    np.save(tmp_path/'all.npy', np.concatenate(feats)); pd.DataFrame({'fname': names[0] + names[1]}).to_csv(tmp_path/'all.csv', index=False)
+    c = run(['eval', '--features', str(tmp_path/'all.npy'), '--data', f'reid_folder:{tmp_path}/data'])
+    assert a['mAP'] == pytest.approx(c['mAP'], abs=1e-5), (a, c)
