@@ -5,7 +5,7 @@
 # %% auto #0
 __all__ = []
 
-# %% ../nbs/99_all.ipynb #b7b120fe
+# %% ../nbs/99_all.ipynb #c77377a6
 from .attention import *
 from .pairs import *
 from .model import *
@@ -21,4 +21,5 @@ from .learner import *
 from .sharing import *
 from .deploy import *
 from .interpret import *
+from .hat import *
 __all__ = [n for n in dir() if not n.startswith('_')]  # re-export everything the modules export

@@ -81,3 +81,9 @@ def test_onnx_latency_quick():
     assert {f'{setting}.bs1.onnxruntime_vs_eager', f'{setting}.bs2.ms.onnxruntime', f'{setting}.bs2.ms.PyTorch eager'} <= set(nums), nums
     assert nums[f'{setting}.bs1.max_abs_diff'] < 1e-4 and nums[f'{setting}.bs2.max_abs_diff'] < 1e-4, nums   # one computation, two engines
     assert 'onnxruntime/eager' in out
+
+def test_hat_step_quick():
+    out, res = run_quick('hat_step.py')
+    nums = check_numbers(res)
+    assert nums['vs_baseline.plain backbone'] == 1 and nums['flop_ratio'] > 1, nums   # HAT adds work: counted, not timed
+    assert nums['params.HAT {3,3,6,0}'] > nums['params.plain backbone'], nums
