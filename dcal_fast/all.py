@@ -5,7 +5,7 @@
 # %% auto #0
 __all__ = []
 
-# %% ../nbs/99_all.ipynb #c77377a6
+# %% ../nbs/99_all.ipynb #b00758b0
 from .attention import *
 from .pairs import *
 from .model import *
@@ -19,6 +19,7 @@ from .reid_eval import *
 from .callbacks import *
 from .learner import *
 from .sharing import *
+from .distributed import *
 from .deploy import *
 from .interpret import *
 from .hat import *
