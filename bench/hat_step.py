@@ -14,13 +14,13 @@ MATH backend, as in bench/train_step.py).
 
 The last line, `RESULT {json}`, repeats the numbers for machines.
 """
-import argparse, json, statistics, time
+import argparse, json
 import torch, timm
 import torch.nn.functional as F
 from dcal_fast.hat import HAT, HATLoss
 from dcal_fast.losses import triplet_loss
 import sys; from pathlib import Path; sys.path.insert(0, str(Path(__file__).parent))
-from train_step import step_flops, make_step   # the same FLOP count and timed step as DCAL's bench
+from train_step import step_flops, make_step, median_step_times   # the same FLOP count and timing as DCAL's bench
 
 def baseline_loss(logits_feats, y):
     logits, feats = logits_feats
@@ -54,12 +54,7 @@ def main():
     for name, opts in (('HAT {3,3,6,0}', {}), ('HAT w/o NeA', dict(nea=False)), ('HAT {0,0,6,0}', dict(layers=(0, 0, 6, 0)))):
         m = HAT(a.arch, n_cls, img_size=size, pretrained=False, **{**hat_kw, **opts}).to(dev).train()
         variants[name], models[name] = make_step(m, HATLoss(), dev, a.bf16), m
-    times = {k: [] for k in variants}
-    for step in variants.values(): step(x, y)  # warm-up
-    for _ in range(a.rounds):
-        for k, step in variants.items():
-            t = time.perf_counter(); step(x, y); times[k].append(time.perf_counter() - t)
-    med = {k: statistics.median(v) for k, v in times.items()}
+    med = median_step_times(variants, x, y, a.rounds)
     b = med['plain backbone']
     n_par = {'plain backbone': sum(p.numel() for p in base.parameters()), **{k: sum(p.numel() for p in m.parameters()) for k, m in models.items()}}
     print(f"{a.arch} @ {a.height}x{a.width}, batch {a.p}x{a.k}, {a.device}{' bf16' if a.bf16 else ' fp32'}, "

@@ -37,6 +37,15 @@ def make_step(model, loss_fn, device, bf16):
         if device.type == 'cuda': torch.cuda.synchronize()
     return step
 
+def median_step_times(variants:dict, x, y, rounds:int) -> dict:
+    "Median seconds of each `step(x, y)` in `variants`, after one warm-up each, timed in interleaved rounds (drift hits all alike)"
+    times = {k: [] for k in variants}
+    for step in variants.values(): step(x, y)
+    for _ in range(rounds):
+        for k, step in variants.items():
+            t = time.perf_counter(); step(x, y); times[k].append(time.perf_counter() - t)
+    return {k: statistics.median(v) for k, v in times.items()}
+
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument('--arch', default='deit_tiny_patch16_224'); p.add_argument('--img-size', type=int, default=224)
@@ -58,12 +67,7 @@ def main():
         m = DCALViT(a.arch, n_cls, img_size=a.img_size, top_r=0.1, pretrained=False, **opts, **kw).to(dev).train()
         variants[name] = make_step(m, DCALLoss('fgvc'), dev, a.bf16)
         models[name] = m
-    times = {k: [] for k in variants}
-    for step in variants.values(): step(x, y)  # warm-up
-    for _ in range(a.rounds):
-        for k, step in variants.items():
-            t = time.perf_counter(); step(x, y); times[k].append(time.perf_counter() - t)
-    med = {k: statistics.median(v) for k, v in times.items()}
+    med = median_step_times(variants, x, y, a.rounds)
     b = med['SA baseline (timm)']
     print(f"{a.arch} @ {a.img_size}, batch {a.bs}, {a.device}{' bf16' if a.bf16 else ' fp32'}, "
           f"{torch.get_num_threads()} threads, median of {a.rounds} interleaved rounds")

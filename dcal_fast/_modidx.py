@@ -418,6 +418,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                  'dcal_fast.model.DCALViT._pair_indices': ('model.html#dcalvit._pair_indices', 'dcal_fast/model.py'),
                                  'dcal_fast.model.DCALViT._sa_attention': ('model.html#dcalvit._sa_attention', 'dcal_fast/model.py'),
                                  'dcal_fast.model.DCALViT._streams': ('model.html#dcalvit._streams', 'dcal_fast/model.py'),
+                                 'dcal_fast.model.DCALViT._training_pairs': ('model.html#dcalvit._training_pairs', 'dcal_fast/model.py'),
                                  'dcal_fast.model.DCALViT.depth': ('model.html#dcalvit.depth', 'dcal_fast/model.py'),
                                  'dcal_fast.model.DCALViT.embed': ('model.html#dcalvit.embed', 'dcal_fast/model.py'),
                                  'dcal_fast.model.DCALViT.forward': ('model.html#dcalvit.forward', 'dcal_fast/model.py'),
