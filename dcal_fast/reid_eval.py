@@ -7,14 +7,14 @@ __all__ = ['EVAL_CHUNK_ELEMS', 'RANK_BLOCK_ELEMS', 'RERANK_DIST_ELEMS', 'RERANK_
            'RERANK_JACCARD_PAIRS', 'AQE_SIM_ELEMS', 'reid_eval', 'reid_eval_feats', 'embedding_distances', 're_ranking',
            'average_query_expansion', 'query_gallery_split', 'ReIDEvaluator', 'ReIDMetric', 'reid_metrics']
 
-# %% ../nbs/05_reid_eval.ipynb #feaa62c5
+# %% ../nbs/05_reid_eval.ipynb #8e812434
 import warnings
 import numpy as np, pandas as pd, torch
 from torch import Tensor
 from fastai.learner import Metric
 from .checks import check_choice
 
-# %% ../nbs/05_reid_eval.ipynb #c3d19769
+# %% ../nbs/05_reid_eval.ipynb #eb2e9689
 EVAL_CHUNK_ELEMS = 2**26        # query rows × gallery distances per chunk in `reid_eval`/`reid_eval_feats` (256 MB in float32)
 RANK_BLOCK_ELEMS = 2**24        # distances bucketed at once when ranking a chunk's matches
 RERANK_DIST_ELEMS = 2**24       # `re_ranking`'s initial distances: rows × all images per chunk (64 MB in float32)
@@ -27,7 +27,7 @@ def _rows_per_chunk(budget, row_len):
     "Rows of `row_len` elements that fit in `budget` elements (at least one)"
     return max(1, budget // max(row_len, 1))
 
-# %% ../nbs/05_reid_eval.ipynb #dd7491fb
+# %% ../nbs/05_reid_eval.ipynb #1d37e551
 def _ids(x, name, n=None, device=None):
     "`x` as a 1-D int64 tensor of ids, with a clear error naming `name`."
     t = x if isinstance(x, Tensor) else torch.as_tensor(np.array(x))   # a copy: ids are small, pandas arrays read-only
@@ -38,7 +38,7 @@ def _ids(x, name, n=None, device=None):
     if n is not None and len(t) != n: raise ValueError(f"`{name}` has {len(t)} entries, expected {n} (one per row)")
     return t.to(device=device, dtype=torch.long)
 
-# %% ../nbs/05_reid_eval.ipynb #0b3b7f51
+# %% ../nbs/05_reid_eval.ipynb #bcb83f74
 def _query_gallery_idx(idx, q_pids, g_pids):
     "Validated gallery position of each query image itself (-1: not in the gallery), or None."
     if idx is None: return None
@@ -54,7 +54,7 @@ def _query_gallery_idx(idx, q_pids, g_pids):
         raise ValueError("`query_gallery_idx` points some queries at gallery items with another id: it must give, for each query, the gallery position of the same image")
     return idx
 
-# %% ../nbs/05_reid_eval.ipynb #287f668f
+# %% ../nbs/05_reid_eval.ipynb #c987c019
 def _batches(counts, budget):
     "Split consecutive items into groups whose `counts` sum to about `budget` (at least one item per group)."
     ends, start, csum = [], 0, counts.cumsum(0)
@@ -116,7 +116,7 @@ class _Ranker:
         ranks = (all_le - same_le + ar + 1).double()
         return ranks, n_match
 
-# %% ../nbs/05_reid_eval.ipynb #5de56faa
+# %% ../nbs/05_reid_eval.ipynb #6205068d
 class _Scores:
     "Accumulates AP, INP and the first-match histogram over chunks of queries."
     def __init__(self, n_queries, max_rank):
@@ -150,7 +150,7 @@ class _Scores:
         res.update(num_valid=n_valid, num_skipped=len(self.ap) - n_valid, AP=self.ap.numpy())
         return res
 
-# %% ../nbs/05_reid_eval.ipynb #75d87d8b
+# %% ../nbs/05_reid_eval.ipynb #574d34fd
 def _check_protocol(q_pids, g_pids, q_camids, g_camids, device=None):
     q_pids, g_pids = _ids(q_pids, 'q_pids', device=device), _ids(g_pids, 'g_pids', device=device)
     if (q_camids is None) != (g_camids is None):
@@ -169,7 +169,7 @@ def _check_max_rank(max_rank):
     if not isinstance(max_rank, (int, np.integer)) or max_rank < 1: raise ValueError(f"`max_rank` must be a positive int, got {max_rank!r}")
     return int(max_rank)
 
-# %% ../nbs/05_reid_eval.ipynb #23181f1f
+# %% ../nbs/05_reid_eval.ipynb #de18c32d
 def reid_eval(distmat, # (Q,G) distances, smaller = more similar (numpy array or tensor)
               q_pids, # identity of each query image
               g_pids, # identity of each gallery image
@@ -201,7 +201,7 @@ def reid_eval(distmat, # (Q,G) distances, smaller = more similar (numpy array or
         scores.add(q0, *ranker(d, q0))
     return scores.result()
 
-# %% ../nbs/05_reid_eval.ipynb #353c987a
+# %% ../nbs/05_reid_eval.ipynb #0c5c1781
 def _as_feats(x, name):
     t = x if isinstance(x, Tensor) else torch.from_numpy(np.asarray(x))
     if t.ndim != 2: raise ValueError(f"`{name}` must be 2-D (images × feature dim), got shape {tuple(t.shape)}")
@@ -230,7 +230,7 @@ class _Distances:
 def _same_dim(qf, gf):
     if qf.shape[1] != gf.shape[1]: raise ValueError(f"`qf` and `gf` must have the same feature dim, got {qf.shape[1]} and {gf.shape[1]}")
 
-# %% ../nbs/05_reid_eval.ipynb #a5fedd07
+# %% ../nbs/05_reid_eval.ipynb #fe790ebf
 def reid_eval_feats(qf, # (Q,D) query embeddings (tensor or numpy)
                     gf, # (G,D) gallery embeddings
                     q_pids, # identity of each query image
@@ -257,7 +257,7 @@ def reid_eval_feats(qf, # (Q,D) query embeddings (tensor or numpy)
     for q0 in range(0, Q, chunk): scores.add(q0, *ranker(dist(qf[q0:q0+chunk]), q0))
     return scores.result()
 
-# %% ../nbs/05_reid_eval.ipynb #cd773207
+# %% ../nbs/05_reid_eval.ipynb #2bbe479d
 def embedding_distances(qf:Tensor, # (Q,D) query embeddings (tensor or numpy)
                         gf:Tensor, # (G,D) gallery embeddings
                         metric:str='cosine', # 'cosine' (1 - cos) or 'euclidean' (squared), as in `reid_eval_feats`
@@ -268,7 +268,7 @@ def embedding_distances(qf:Tensor, # (Q,D) query embeddings (tensor or numpy)
     qf, gf = qf.double().cpu(), gf.double().cpu()
     return _Distances(gf, metric, 'embedding_distances')(qf).numpy()
 
-# %% ../nbs/05_reid_eval.ipynb #fca694bf
+# %% ../nbs/05_reid_eval.ipynb #3424f9e8
 def _sqdist_rows(f, sq, rows, cols=None):
     "Squared Euclidean distances between `f[rows]` and `f` (or `f[cols]` pairwise when `cols` is given)."
     if cols is None: return (sq[rows, None] + sq[None] - 2 * f[rows] @ f.T).clamp_min_(0)
@@ -300,7 +300,7 @@ def _coalesce(rows, cols, vals, n):
     keys, inv = torch.unique(rows * n + cols, return_inverse=True)
     return keys // n, keys % n, torch.zeros(len(keys), dtype=vals.dtype, device=vals.device).index_add_(0, inv, vals)
 
-# %% ../nbs/05_reid_eval.ipynb #a9a4db26
+# %% ../nbs/05_reid_eval.ipynb #3077461f
 def _initial_distances(f, Q, k1, chunk):
     "Squared Euclidean distances, each row divided by its maximum, a chunk of rows at a time: every image's `k1`+1 nearest neighbours, the row maxima and the query × gallery block"
     N, dev = len(f), f.device
@@ -373,7 +373,7 @@ def _jaccard_numerators(ptr, cols, w, Q):
         num.index_add_(0, (q_rows[e] - q_a) * G + g_rows[g_entry], torch.minimum(w[e], g_vals[g_entry]))
         yield q_a, q_b, num.view(q_b - q_a, G)
 
-# %% ../nbs/05_reid_eval.ipynb #e8c2099c
+# %% ../nbs/05_reid_eval.ipynb #b33ff885
 def re_ranking(qf, # (Q,D) query features (tensor or numpy)
                gf, # (G,D) gallery features
                k1=20, # size of the neighbourhoods whose reciprocity defines the sets R(i, k1)
@@ -396,7 +396,7 @@ def re_ranking(qf, # (Q,D) query features (tensor or numpy)
         dist[q_a:q_b].mul_(lambda_value).add_(jaccard.mul_(1 - lambda_value))
     return dist
 
-# %% ../nbs/05_reid_eval.ipynb #bacec66d
+# %% ../nbs/05_reid_eval.ipynb #968edb10
 def average_query_expansion(qf, # (Q,D) query features (tensor or numpy)
                             gf, # (G,D) gallery features
                             k=5, # neighbours averaged, among query + gallery, each feature itself included
@@ -416,7 +416,7 @@ def average_query_expansion(qf, # (Q,D) query features (tensor or numpy)
         out[r0:r0+chunk] = (w[..., None] * f[idx]).mean(1)
     return out[:len(qf)], out[len(qf):]
 
-# %% ../nbs/05_reid_eval.ipynb #5b992072
+# %% ../nbs/05_reid_eval.ipynb #65b53a47
 def _id_column(items, col, who):
     "Column `col` of `items` as int64 ids; integral floats are accepted, as `reid_eval` accepts them"
     v = items[col].to_numpy()
@@ -447,7 +447,7 @@ def query_gallery_split(items:pd.DataFrame, # one row per embedding, in order: `
     camids = _id_column(items, 'camid', who) if 'camid' in items.columns else None
     return split == 'query', _id_column(items, 'pid', who), camids
 
-# %% ../nbs/05_reid_eval.ipynb #a51114fd
+# %% ../nbs/05_reid_eval.ipynb #b416076d
 class ReIDEvaluator:
     "Gathers validation embeddings and computes `reid_eval_feats` once per epoch, for the metrics sharing it."
     def __init__(self, max_rank=50, # length of the CMC curve
@@ -458,6 +458,10 @@ class ReIDEvaluator:
         self.reset(); self.last = None
 
     def reset(self): self.feats, self.dl, self._res, self._last_pred = [], None, None, None
+
+    def __getstate__(self):
+        "Pickled (`learn.export`) without the epoch's embeddings and loader: they are one validation's scratch, and a loader that fastai's `DistributedDL` has iterated holds a generator"
+        return {**self.__dict__, 'feats': [], 'dl': None, '_res': None, '_last_pred': None}
 
     def accumulate(self, learn):
         if learn.training or learn.pred is self._last_pred: return   # one copy per batch, however many metrics
@@ -484,7 +488,7 @@ class ReIDEvaluator:
             self.last = self._res
         return self._res
 
-# %% ../nbs/05_reid_eval.ipynb #77662aef
+# %% ../nbs/05_reid_eval.ipynb #cdee00c5
 class ReIDMetric(Metric):
     "One value (`key` of `reid_eval_feats`'s result) of a shared `ReIDEvaluator`, as a fastai metric."
     def __init__(self, key, # 'mAP', 'mINP', 'num_valid', 'num_skipped' or 'rankK' (K <= the evaluator's max_rank)
