@@ -5,7 +5,7 @@
 # %% auto #0
 __all__ = []
 
-# %% ../nbs/99_all.ipynb #b00758b0
+# %% ../nbs/99_all.ipynb #093d552d
 from .attention import *
 from .pairs import *
 from .model import *
@@ -23,4 +23,6 @@ from .distributed import *
 from .deploy import *
 from .interpret import *
 from .hat import *
+from .mla import *
+from .unsupervised import *
 __all__ = [n for n in dir() if not n.startswith('_')]  # re-export everything the modules export

@@ -87,3 +87,11 @@ def test_hat_step_quick():
     nums = check_numbers(res)
     assert nums['vs_baseline.plain backbone'] == 1 and nums['flop_ratio'] > 1, nums   # HAT adds work: counted, not timed
     assert nums['params.HAT {3,3,6,0}'] > nums['params.plain backbone'], nums
+
+def test_clustering_quick():
+    "Issue 17: the clustering step, sparse against the dense route people write, on 2000 synthetic features of 100 identities"
+    out, res = run_quick('clustering.py')
+    nums = check_numbers(res, non_negative=('outliers', 'peak_mb'))
+    for route in ('sparse_2000', 'dense_2000'):
+        assert nums[f'{route}.clusters'] == nums[f'{route}.true_ids'] == 100 and nums[f'{route}.ari'] == 1, nums   # well separated: exact
+    assert nums['sparse_2000.stored_pairs'] * 50 < nums['dense_2000.stored_pairs'], nums   # only pairs within eps are kept
