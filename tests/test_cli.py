@@ -81,9 +81,9 @@ def test_console_script_exits_zero(tmp_path):
     assert r.returncode == 0, (r.stdout[-2000:], r.stderr[-2000:])
 
 def test_ctrl_c_then_resume_gives_the_uninterrupted_result(tmp_path):
-    "A real `dcal_fast demo` interrupted with SIGINT (Ctrl-C) after two epochs, then `--resume`: the uninterrupted run's metrics"
+    "A real `dcal_fast demo` interrupted with SIGINT (Ctrl-C) after two of 8 epochs, then `--resume`: the uninterrupted run's metrics"
     import signal, time
-    opts = ['--epochs', '5', '--n-classes', '4', '--n-train', '24', '--n-test', '8', '--n-maps', '0']
+    opts = ['--epochs', '8', '--n-classes', '4', '--n-train', '24', '--n-test', '8', '--n-maps', '0']   # 6 epochs left to interrupt, even on a loaded machine
     full = run('demo', '--out', str(tmp_path/'full'), *opts)
     assert full.returncode == 0, full.stderr[-3000:]
     out = tmp_path/'cut'
@@ -95,6 +95,7 @@ def test_ctrl_c_then_resume_gives_the_uninterrupted_result(tmp_path):
         if (out/'metrics.csv').is_file() and len(pd.read_csv(out/'metrics.csv')) >= 2: break
         if proc.poll() is not None: break
         time.sleep(0.05)
+    assert proc.poll() is None, "the run ended before its second epoch's row was seen: nothing left to interrupt"
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, err[-3000:]
