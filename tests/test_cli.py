@@ -141,3 +141,14 @@ def test_accelerate_launch_trains_one_model_on_two_processes(tmp_path):
                 '--n-test', '4', '--bs', '6', '--k', '2')
     assert r.returncode != 0 and 'P=3 identities per batch' in r.stderr and 'not divisible by the world size 2' in r.stderr, r.stderr[-3000:]
     assert 'dcal_fast demo: error: distributed P×K batches' in r.stderr and '[rank0]: Traceback' not in r.stderr, r.stderr[-3000:]   # our one line, not a traceback (the launcher adds its own report)
+
+def test_hat_and_unsupervised_exports_evaluate(tmp_path):
+    "`dcal_fast eval --learner` reads the exports of `--model hat` and of `--unsupervised` (their classes are allowlisted) and finds the last epoch's mAP"
+    for name, extra in (('hat', ['--task', 'reid', '--model', 'hat', '--epochs', '1']), ('unsup', ['--unsupervised', '--epochs', '2'])):
+        out = tmp_path/name
+        r = run('demo', '--out', str(out), *extra)
+        assert r.returncode == 0, r.stderr[-3000:]
+        r = run('eval', '--learner', str(out/'export.pkl'), '--out', str(out))
+        assert r.returncode == 0 and 'allowlist' not in r.stderr, r.stderr[-3000:]
+        ev, table = pd.read_csv(out/'eval_metrics.csv'), pd.read_csv(out/'metrics.csv')
+        assert ev.mAP.iloc[0] == pytest.approx(table.mAP.iloc[-1], abs=1e-5), name
